@@ -1,0 +1,53 @@
+# speechquant developer commands. `make help` lists them.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+APT_PACKAGES := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins festival festvox-us-slt-hts espeak-ng xvfb
+STAMP := $(VENV)/.installed
+
+.PHONY: help install system-deps lint typecheck contract test test-fast demo gui screenshots bench clean
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev,demo]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install speechquant with the dev and demo extras
+
+system-deps: ## install the apt packages (as root), or say which are missing
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "system packages: all present"; \
+	elif [ "$$(id -u)" = "0" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	else echo "missing system packages:$$missing (install them: sudo apt-get install$$missing)"; fi
+
+lint: $(STAMP) ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP) ## mypy on core/
+	$(VENV)/bin/mypy core
+
+contract: $(STAMP) ## import contract: core never imports Qt, pyqtgraph or gui
+	$(VENV)/bin/lint-imports
+
+test: $(STAMP) system-deps lint typecheck contract ## everything CI runs: lint, types, import contract, pytest
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP) ## pytest without the slow real-model tests
+	$(PY) -m pytest -q -m "not slow"
+
+demo: $(STAMP) system-deps ## compare presets on the built-in Whisper tiny.en and demo speech
+	$(VENV)/bin/speechquant demo
+
+gui: $(STAMP) system-deps ## start the desktop app
+	$(VENV)/bin/speechquant-gui
+
+bench: $(STAMP) ## run the speed/accuracy benchmarks in benchmarks/
+	$(PY) benchmarks/bench_presets.py
+
+clean: ## remove the venv and caches
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""speechquant core: open SpeechBrain ASR models, plan and apply quantization, measure it."""
