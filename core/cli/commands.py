@@ -1,0 +1,239 @@
+"""The CLI commands: thin front ends over core calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..bench import BenchSettings
+from ..datasets import open_dataset
+from ..experiment import format_comparison, run_baseline, run_compare, run_experiment
+from ..history import HistoryStore, format_runs_table
+from ..models import open_model
+from ..plan import Plan, QuantSettings
+from ..presets import PRESETS, make_preset, validate_plan
+from ..tree import build_tree, format_tree
+from .tqdm_progress import TqdmProgress
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _write_json(data: Any, target: str) -> None:
+    text = json.dumps(data, indent=2, default=str)
+    if target == "-":
+        print(text)
+    else:
+        Path(target).write_text(text + "\n")
+        _say(f"wrote {target}")
+
+
+def _settings(args: argparse.Namespace) -> BenchSettings:
+    return BenchSettings(
+        limit=args.limit,
+        warmup=args.warmup,
+        repeats=args.repeats,
+        threads=args.threads,
+        normalizer=args.normalizer,
+        encoder_rtf=not args.no_encoder_rtf,
+        calib=args.calib,
+        calib_n=args.calib_n,
+    )
+
+
+def _load_plan(path: str, engine: str | None) -> Plan:
+    plan = Plan.load(path)
+    if engine:
+        plan.settings = QuantSettings(**{**plan.settings.__dict__, "engine": engine})
+    return plan
+
+
+def cmd_tree(args: argparse.Namespace) -> int:
+    with TqdmProgress() as bar:
+        model = open_model(args.source, progress=bar)
+    tree = build_tree(model.mods)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "source": model.source,
+                    "interface": model.interface,
+                    "tree": tree.root.to_dict(args.depth),
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(f"{model.source} ({model.interface}), {tree.root.total_params:,} parameters")
+        print(format_tree(tree, args.depth))
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    with TqdmProgress() as bar:
+        model = open_model(args.source, progress=bar)
+    tree = build_tree(model.mods)
+    if args.check:
+        plan = Plan.load(args.check)
+        validate_plan(plan, tree)
+        print(
+            f"{args.check}: valid for {model.source} ({', '.join(f'{k}: {v}' for k, v in plan.summary().items()) or 'float'})"
+        )
+        return 0
+    settings = QuantSettings(
+        engine=args.engine or "x86",
+        dynamic_dtype=args.dynamic_dtype,
+        static_qconfig=args.static_qconfig,
+    )
+    plan = make_preset(args.preset, tree, settings)
+    if args.output:
+        plan.save(Path(args.output))
+        _say(f"wrote {args.output} ({len(plan.entries)} entries)")
+    else:
+        print(json.dumps(plan.to_dict(), indent=2))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    plan = _load_plan(args.plan, args.engine) if args.plan else None
+    with TqdmProgress() as bar:
+        model = open_model(args.source, progress=bar)
+        dataset = open_dataset(args.data, progress=bar)
+        history = None if args.no_history else HistoryStore()
+        if plan is not None:
+            experiment = run_experiment(model, plan, dataset, settings, history, progress=bar)
+        else:
+            experiment = run_baseline(model, dataset, settings, history, reuse=False, progress=bar)
+    result = experiment.result
+    if experiment.calibration_ids:
+        _say(
+            f"calibrated on {len(experiment.calibration_ids)} utterances: {', '.join(experiment.calibration_ids)}"
+        )
+    for item in result["skipped"]:
+        _say(f"skipped {item['id']}: {item['reason']}")
+    print(
+        f"{result['source']} [{(result['plan'] or {}).get('name', 'float32')}] "
+        f"WER {result['wer']:.2f}% ({result['n_utterances']} utt, {result['audio_seconds']:.1f} s)  "
+        f"RTF {result['rtf']:.4f}  encoder RTF {result['rtf_encoder'] if result['rtf_encoder'] is None else round(result['rtf_encoder'], 4)}  "
+        f"size {result['model_bytes'] / 1e6:.1f} MB  engine {result['engine']}  threads {result['threads']}"
+    )
+    if args.json:
+        _write_json(result, args.json)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    with TqdmProgress() as bar:
+        model = open_model(args.source, progress=bar)
+        dataset = open_dataset(args.data, progress=bar)
+        tree = build_tree(model.mods)
+        plans = [_load_plan(p, args.engine) for p in args.plan]
+        plans += [
+            make_preset(name, tree, QuantSettings(engine=args.engine or "x86"))
+            for name in args.preset
+        ]
+        history = None if args.no_history else HistoryStore()
+        experiments = run_compare(model, plans, dataset, settings, history, progress=bar)
+    results = [e.result for e in experiments]
+    if experiments[0].baseline_cached:
+        _say("float baseline reused from the run history (same source, data and settings)")
+    print(format_comparison(results))
+    if args.json:
+        _write_json(results, args.json)
+    if args.plot:
+        from ..plot import plot_wer_vs_rtf
+
+        plot_wer_vs_rtf(results, Path(args.plot))
+        _say(f"wrote {args.plot}")
+    return 0
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from ..audio import load_audio
+    from ..quantize import apply_plan
+
+    with TqdmProgress() as bar:
+        model = open_model(args.source, progress=bar)
+    if args.plan:
+        plan = _load_plan(args.plan, args.engine)
+        if any(s == "static" for s in plan.entries.values()):
+            _say(
+                "error: transcribe applies dynamic/bf16 plans only; use 'speechquant export' for static plans"
+            )
+            return 2
+        model = apply_plan(model, plan)
+    status = 0
+    for file in args.files:
+        try:
+            wav = load_audio(file, model.sample_rate)
+        except Exception as exc:  # reported and skipped, never fatal
+            _say(f"skipped {file}: {exc}")
+            status = 1
+            continue
+        print(f"{file}\t{model.transcribe(wav)}")
+    return status
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    store = HistoryStore()
+    if args.delete is not None:
+        store.delete_run(args.delete)
+        _say(f"deleted run {args.delete}")
+        return 0
+    if args.show is not None:
+        print(json.dumps(store.get_run(args.show), indent=2, default=str))
+        return 0
+    runs = store.list_runs(limit=args.limit, source=args.source)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in runs], indent=2, default=str))
+    else:
+        print(format_runs_table(runs))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = BenchSettings(limit=args.limit, warmup=1, repeats=1, calib_n=args.calib_n)
+    _say(
+        f"evaluating on the first {args.limit} demo utterances, calibrating on {args.calib_n} others"
+    )
+    with TqdmProgress() as bar:
+        _say(
+            "opening demo:whisper-tiny-en (converted on first use) and the demo speech set (synthesized on first use)"
+        )
+        model = open_model("demo:whisper-tiny-en", progress=bar)
+        dataset = open_dataset("demo", progress=bar)
+        _say(f"demo speech voice: {_demo_voice()}")
+        tree = build_tree(model.mods)
+        plans = [make_preset(name, tree) for name in ("tutorial", "all-dynamic", "bf16")]
+        experiments = run_compare(model, plans, dataset, settings, HistoryStore(), progress=bar)
+    results = [e.result for e in experiments]
+    print(
+        f"demo:whisper-tiny-en on {results[0]['n_utterances']} synthesized utterances "
+        f"({results[0]['audio_seconds']:.0f} s), {results[0]['threads']} threads"
+    )
+    print(format_comparison(results))
+    from ..plot import plot_wer_vs_rtf
+
+    plot_wer_vs_rtf(results, Path(args.plot))
+    _say(f"wrote {args.plot}")
+    return 0
+
+
+def preset_help() -> str:
+    return ", ".join(f"{name}" for name in PRESETS)
+
+
+def _demo_voice() -> str:
+    import csv
+
+    from ..demo_data import build_demo_data
+
+    with open(build_demo_data() / "manifest.csv", newline="") as handle:
+        first = next(csv.DictReader(handle), {})
+    return str(first.get("voice", "unknown"))

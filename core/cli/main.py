@@ -1,0 +1,155 @@
+"""``speechquant``: the headless command line (everything the GUI does)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+
+from ..errors import Cancelled, SpeechquantError
+from ..metrics import DEFAULT_NORMALIZER, NORMALIZERS
+from ..plan import DYNAMIC_DTYPES, ENGINES
+from ..presets import PRESETS
+from . import commands
+
+SOURCE_HELP = (
+    "model: a built-in (demo:whisper-tiny-en, replica:wav2vec2-{tiny,base,large}), a local SpeechBrain "
+    "model folder, an export folder, or a Hugging Face id (needs network)"
+)
+DATA_HELP = (
+    "data: a LibriSpeech tree, a CSV/TSV manifest (ID,duration,wav,wrd), a Common Voice TSV, a folder of "
+    "audio files with .txt sidecars, or 'demo'"
+)
+
+
+def _bench_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help=SOURCE_HELP)
+    parser.add_argument("--data", required=True, help=DATA_HELP)
+    parser.add_argument(
+        "--calib",
+        help="calibration DATA for static entries (default: DATA, disjoint from the evaluated utterances)",
+    )
+    parser.add_argument(
+        "--calib-n", type=int, default=10, help="calibration utterances (default 10)"
+    )
+    parser.add_argument("--limit", type=int, help="evaluate the first N utterances (sorted order)")
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="untimed warm-up utterances (default 1)"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="timed repeats per utterance, median kept (default 1)",
+    )
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--engine", choices=ENGINES, help="quantized engine (overrides the plan's)")
+    parser.add_argument(
+        "--normalizer",
+        choices=sorted(NORMALIZERS),
+        default=DEFAULT_NORMALIZER,
+        help="text normalizer for WER (default %(default)s)",
+    )
+    parser.add_argument(
+        "--no-encoder-rtf", action="store_true", help="skip the encoder-only timing pass"
+    )
+    parser.add_argument(
+        "--no-history", action="store_true", help="do not record the run in the history"
+    )
+    parser.add_argument(
+        "--json", metavar="OUT", help="write the result as JSON to OUT ('-' for stdout)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="speechquant",
+        description="Quantize SpeechBrain ASR models per module and measure WER and RTF against the float model.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("tree", help="show the module tree and which schemes apply where")
+    p.add_argument("source", help=SOURCE_HELP)
+    p.add_argument("--depth", type=int, help="show modules down to this depth")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=commands.cmd_tree)
+
+    p = sub.add_parser("plan", help="write a preset plan, or --check a plan file against a model")
+    p.add_argument("source", help=SOURCE_HELP)
+    p.add_argument(
+        "--preset", choices=list(PRESETS), default="tutorial", help="preset (default tutorial)"
+    )
+    p.add_argument("-o", "--output", help="write the plan to this JSON file (default: stdout)")
+    p.add_argument("--check", metavar="PLAN", help="validate PLAN against SOURCE instead")
+    p.add_argument(
+        "--engine", choices=ENGINES, help="quantized engine recorded in the plan (default x86)"
+    )
+    p.add_argument("--dynamic-dtype", choices=DYNAMIC_DTYPES, default="qint8")
+    p.add_argument(
+        "--static-qconfig", choices=["tutorial", "per-channel", "histogram"], default="tutorial"
+    )
+    p.set_defaults(func=commands.cmd_plan)
+
+    p = sub.add_parser("bench", help="WER and RTF of one model (quantized by --plan if given)")
+    _bench_options(p)
+    p.add_argument("--plan", help="plan JSON to apply")
+    p.set_defaults(func=commands.cmd_bench)
+
+    p = sub.add_parser("compare", help="the float baseline and each plan/preset as a table")
+    _bench_options(p)
+    p.add_argument("--plan", action="append", default=[], help="plan JSON (repeatable)")
+    p.add_argument(
+        "--preset", action="append", default=[], choices=list(PRESETS), help="preset (repeatable)"
+    )
+    p.add_argument("--plot", metavar="PNG", help="write a WER-vs-RTF chart")
+    p.set_defaults(func=commands.cmd_compare)
+
+    p = sub.add_parser("transcribe", help="print transcripts of audio files")
+    p.add_argument("source", help=SOURCE_HELP)
+    p.add_argument("files", nargs="+", help="audio files")
+    p.add_argument("--plan", help="dynamic/bf16 plan JSON to apply first")
+    p.add_argument("--engine", choices=ENGINES)
+    p.set_defaults(func=commands.cmd_transcribe)
+
+    p = sub.add_parser("history", help="list past runs from the results store")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--limit", type=int, help="newest N runs")
+    p.add_argument("--source", help="only runs of this SOURCE")
+    p.add_argument("--show", type=int, metavar="ID", help="print one run in full")
+    p.add_argument("--delete", type=int, metavar="ID", help="delete one run")
+    p.set_defaults(func=commands.cmd_history)
+
+    p = sub.add_parser(
+        "demo", help="compare presets on demo:whisper-tiny-en with the built-in demo speech"
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=30,
+        help="evaluated demo utterances (default 30; the rest calibrate)",
+    )
+    p.add_argument("--calib-n", type=int, default=10, help="calibration utterances (default 10)")
+    p.add_argument("--plot", default="speechquant-demo.png", help="chart PNG (default %(default)s)")
+    p.set_defaults(func=commands.cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (KeyboardInterrupt, Cancelled):
+        print("error: cancelled", file=sys.stderr)
+        return 130
+    except SpeechquantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The command line on the tiny replica with generated data (in process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import soundfile as sf
+
+from speechquant.core.bench import BENCH_KEYS
+from speechquant.core.cli.main import main
+
+from .helpers import fixed_waves
+
+SOURCE = "replica:wav2vec2-tiny"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli-data")
+    for i, wave in enumerate(fixed_waves(6, seconds=1.0)):
+        sf.write(root / f"utt{i}.wav", wave.numpy(), 16000)
+        (root / f"utt{i}.txt").write_text(f"hello world number {i}")
+    (root / "broken.wav").write_bytes(b"RIFF not really audio")
+    (root / "broken.txt").write_text("this one is corrupt")
+    return root
+
+
+def test_bench_json_has_exactly_the_documented_keys(data_dir, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert (
+        main(
+            [
+                "bench",
+                SOURCE,
+                "--data",
+                str(data_dir),
+                "--limit",
+                "3",
+                "--warmup",
+                "0",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    result = json.loads(out.read_text())
+    assert sorted(result) == sorted(BENCH_KEYS)
+    assert result["plan"] is None and result["n_utterances"] == 2
+    assert result["skipped"][0]["id"] == "broken"
+    assert "WER" in capsys.readouterr().out
+
+
+def test_plan_compare_and_history(data_dir, tmp_path, capsys):
+    plan = tmp_path / "tutorial.json"
+    assert main(["plan", SOURCE, "--preset", "tutorial", "-o", str(plan)]) == 0
+    assert main(["plan", SOURCE, "--check", str(plan)]) == 0
+    out = tmp_path / "compare.json"
+    png = tmp_path / "chart.png"
+    args = [
+        "compare",
+        SOURCE,
+        "--data",
+        str(data_dir),
+        "--limit",
+        "3",
+        "--calib-n",
+        "2",
+        "--warmup",
+        "0",
+    ]
+    assert (
+        main(
+            [
+                *args,
+                "--plan",
+                str(plan),
+                "--preset",
+                "all-dynamic",
+                "--json",
+                str(out),
+                "--plot",
+                str(png),
+            ]
+        )
+        == 0
+    )
+    results = json.loads(out.read_text())
+    assert [r["plan"]["name"] if r["plan"] else None for r in results] == [
+        None,
+        "tutorial",
+        "all-dynamic",
+    ]
+    assert all(sorted(r) == sorted(BENCH_KEYS) for r in results)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = capsys.readouterr().out
+    assert "tutorial" in table and "speed-up" in table
+    assert main(["history", "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert {"baseline", "compare"} <= {r["kind"] for r in runs}
+    assert main([*args, "--preset", "bf16"]) == 0
+    assert "reused from the run history" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["tree", "/no/such/model"], "does not exist"),
+        (["bench", SOURCE, "--data", "/no/such/data"], "DATA /no/such/data does not exist"),
+        (["plan", SOURCE, "--check", "/no/plan.json"], "does not exist"),
+        (["bench", SOURCE, "--data", "demo", "--plan", "/no/plan.json"], "does not exist"),
+    ],
+)
+def test_errors_are_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and message in err[-1]
+
+
+def test_static_plan_without_calibration_room(data_dir, tmp_path, capsys):
+    plan = tmp_path / "tutorial.json"
+    main(["plan", SOURCE, "--preset", "tutorial", "-o", str(plan)])
+    code = main(["bench", SOURCE, "--data", str(data_dir), "--plan", str(plan), "--calib-n", "20"])
+    assert code == 2
+    assert "calibration needs 20 utterances" in capsys.readouterr().err
+
+
+def test_console_script_help():
+    done = subprocess.run(
+        [sys.executable, "-m", "speechquant.core.cli.main", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for command in ("tree", "plan", "bench", "compare", "transcribe", "history", "demo"):
+        assert command in done.stdout
