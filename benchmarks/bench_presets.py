@@ -1,0 +1,104 @@
+"""Encoder speed of the presets on a replica, measured in one process with interleaved repeats.
+
+Usage: python benchmarks/bench_presets.py [--source replica:wav2vec2-large] [--seconds 5] [--repeats 5]
+
+Prints, per variant: median encoder forward time, speed-up against fp32, model bytes, resident
+memory added by building the variant, and the process's peak RSS at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+import warnings
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+warnings.filterwarnings("ignore")
+
+import torch  # noqa: E402
+
+from speechquant.core.bench import model_bytes, peak_rss_bytes  # noqa: E402
+from speechquant.core.models import open_model  # noqa: E402
+from speechquant.core.plan import Plan, QuantSettings  # noqa: E402
+from speechquant.core.presets import make_preset  # noqa: E402
+from speechquant.core.quantize import apply_plan, set_engine  # noqa: E402
+from speechquant.core.tree import build_tree  # noqa: E402
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def speech_like(seconds: float, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    n = int(seconds * 16000)
+    t = torch.arange(n) / 16000
+    envelope = 0.5 + 0.5 * torch.sin(2 * torch.pi * 3 * t)
+    return envelope * (0.2 * torch.sin(2 * torch.pi * 220 * t) + 0.05 * torch.randn(n, generator=generator))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", default="replica:wav2vec2-large")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    model = open_model(args.source)
+    tree = build_tree(model.mods)
+    calib = [speech_like(2.0, seed) for seed in range(4)]
+    wav = speech_like(args.seconds, 99)
+
+    def variant(name: str, plan: Plan | None) -> dict:
+        before = rss_bytes()
+        built = model if plan is None else apply_plan(model, plan, calib)
+        return {"name": name, "model": built, "engine": plan.settings.engine if plan else "x86",
+                "rss_added": rss_bytes() - before, "bytes": model_bytes(built.mods), "times": []}
+
+    onednn = QuantSettings(engine="onednn")
+    bf16 = make_preset("bf16", tree)
+    fast_mix = dict(bf16.entries)
+    fast_mix.pop("encoder.wav2vec2.model", None)
+    fast_mix.update({
+        "encoder.wav2vec2.model.feature_extractor": "bf16",
+        "encoder.wav2vec2.model.feature_projection": "bf16",
+        "encoder.wav2vec2.model.encoder.layers": "dynamic",
+    })
+    variants = [
+        variant("fp32", None),
+        variant("tutorial (x86)", make_preset("tutorial", tree)),
+        variant("tutorial (onednn)", make_preset("tutorial", tree, onednn)),
+        variant("all-dynamic (x86)", make_preset("all-dynamic", tree)),
+        variant("all-dynamic (onednn)", make_preset("all-dynamic", tree, onednn)),
+        variant("bf16", bf16),
+        variant("bf16 front + onednn int8 layers", Plan(fast_mix, onednn, name="bf16+int8")),
+    ]
+    for v in variants:
+        set_engine(v["engine"])
+        v["model"].encode(wav)
+    for _ in range(args.repeats):
+        for v in variants:
+            set_engine(v["engine"])
+            start = time.perf_counter()
+            v["model"].encode(wav)
+            v["times"].append(time.perf_counter() - start)
+
+    base = statistics.median(variants[0]["times"])
+    print(f"{args.source}, {args.seconds:.0f} s input, {args.threads} threads, {args.repeats} interleaved repeats")
+    print(f"{'variant':<34}{'median s':>10}{'RTF':>8}{'speed-up':>10}{'model MB':>10}{'RSS +MB':>9}")
+    for v in variants:
+        median = statistics.median(v["times"])
+        print(
+            f"{v['name']:<34}{median:>10.3f}{median / args.seconds:>8.3f}{base / median:>9.2f}x"
+            f"{v['bytes'] / 1e6:>10.1f}{v['rss_added'] / 1e6:>9.0f}"
+        )
+    print(f"peak RSS of the process: {peak_rss_bytes() / 1e9:.2f} GB")
+
+
+if __name__ == "__main__":
+    main()
