@@ -25,8 +25,8 @@ system-deps: ## install the apt packages (as root), or say which are missing
 	else echo "missing system packages:$$missing (install them: sudo apt-get install$$missing)"; fi
 
 lint: $(STAMP) ## ruff lint and format check
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check core gui tests benchmarks
+	$(VENV)/bin/ruff format --check core gui tests benchmarks
 
 typecheck: $(STAMP) ## mypy on core/
 	$(VENV)/bin/mypy core

@@ -37,7 +37,9 @@ def speech_like(seconds: float, seed: int) -> torch.Tensor:
     n = int(seconds * 16000)
     t = torch.arange(n) / 16000
     envelope = 0.5 + 0.5 * torch.sin(2 * torch.pi * 3 * t)
-    return envelope * (0.2 * torch.sin(2 * torch.pi * 220 * t) + 0.05 * torch.randn(n, generator=generator))
+    return envelope * (
+        0.2 * torch.sin(2 * torch.pi * 220 * t) + 0.05 * torch.randn(n, generator=generator)
+    )
 
 
 def main() -> None:
@@ -57,18 +59,26 @@ def main() -> None:
     def variant(name: str, plan: Plan | None) -> dict:
         before = rss_bytes()
         built = model if plan is None else apply_plan(model, plan, calib)
-        return {"name": name, "model": built, "engine": plan.settings.engine if plan else "x86",
-                "rss_added": rss_bytes() - before, "bytes": model_bytes(built.mods), "times": []}
+        return {
+            "name": name,
+            "model": built,
+            "engine": plan.settings.engine if plan else "x86",
+            "rss_added": rss_bytes() - before,
+            "bytes": model_bytes(built.mods),
+            "times": [],
+        }
 
     onednn = QuantSettings(engine="onednn")
     bf16 = make_preset("bf16", tree)
     fast_mix = dict(bf16.entries)
     fast_mix.pop("encoder.wav2vec2.model", None)
-    fast_mix.update({
-        "encoder.wav2vec2.model.feature_extractor": "bf16",
-        "encoder.wav2vec2.model.feature_projection": "bf16",
-        "encoder.wav2vec2.model.encoder.layers": "dynamic",
-    })
+    fast_mix.update(
+        {
+            "encoder.wav2vec2.model.feature_extractor": "bf16",
+            "encoder.wav2vec2.model.feature_projection": "bf16",
+            "encoder.wav2vec2.model.encoder.layers": "dynamic",
+        }
+    )
     variants = [
         variant("fp32", None),
         variant("tutorial (x86)", make_preset("tutorial", tree)),
@@ -89,8 +99,12 @@ def main() -> None:
             v["times"].append(time.perf_counter() - start)
 
     base = statistics.median(variants[0]["times"])
-    print(f"{args.source}, {args.seconds:.0f} s input, {args.threads} threads, {args.repeats} interleaved repeats")
-    print(f"{'variant':<34}{'median s':>10}{'RTF':>8}{'speed-up':>10}{'model MB':>10}{'RSS +MB':>9}")
+    print(
+        f"{args.source}, {args.seconds:.0f} s input, {args.threads} threads, {args.repeats} interleaved repeats"
+    )
+    print(
+        f"{'variant':<34}{'median s':>10}{'RTF':>8}{'speed-up':>10}{'model MB':>10}{'RSS +MB':>9}"
+    )
     for v in variants:
         median = statistics.median(v["times"])
         print(

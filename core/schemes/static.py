@@ -34,6 +34,12 @@ class StaticQuantWrapper(nn.Module):
             return tuple(self.dequant(o) if isinstance(o, torch.Tensor) else o for o in out)
         return self.dequant(out)
 
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules["model"], name)
+
 
 def _tutorial_qconfig(engine: str) -> Any:
     from torch.ao.quantization import default_qconfig
