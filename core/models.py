@@ -197,7 +197,12 @@ def open_model(source: str | Path, progress: ProgressCallback | None = None) -> 
     if text.startswith(("demo:", "replica:")):
         model = load_folder(resolve_builtin(text, progress), source=text)
     elif Path(text).exists():
-        model = load_folder(Path(text), text)
+        from .export import is_export_folder, load_quantized
+
+        if is_export_folder(text):
+            model = load_quantized(text, progress=progress)
+        else:
+            model = load_folder(Path(text), text)
     elif HF_ID.match(text) and not text.startswith((".", "/", "~")):
         model = _load_hf(text)
     else:

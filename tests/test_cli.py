@@ -137,3 +137,33 @@ def test_console_script_help():
     )
     for command in ("tree", "plan", "bench", "compare", "transcribe", "history", "demo"):
         assert command in done.stdout
+
+
+def test_export_then_tree_bench_and_transcribe(data_dir, tmp_path, capsys):
+    plan = tmp_path / "tutorial.json"
+    main(["plan", SOURCE, "--preset", "tutorial", "-o", str(plan)])
+    out = tmp_path / "export"
+    args = [
+        "export",
+        SOURCE,
+        "--plan",
+        str(plan),
+        "--calib",
+        str(data_dir),
+        "--calib-n",
+        "2",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr()
+    assert "smaller" in printed.out and "calibrated on 1 utterances: utt0" in printed.err  # broken.wav skipped
+    assert main(["tree", str(out), "--json"]) == 0
+    tree = json.loads(capsys.readouterr().out)
+    assert "StaticQuantWrapper" in json.dumps(tree)
+    assert main(["bench", str(out), "--data", str(data_dir), "--limit", "2", "--warmup", "0"]) == 0
+    assert "WER" in capsys.readouterr().out
+    assert main(["transcribe", str(out), str(data_dir / "utt0.wav")]) == 0
+    assert "utt0.wav" in capsys.readouterr().out
+    assert main(args) == 2
+    assert "error:" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..bench import BenchSettings
+from ..bench import BenchSettings, state_dict_bytes
 from ..datasets import open_dataset
 from ..experiment import format_comparison, run_baseline, run_compare, run_experiment
 from ..history import HistoryStore, format_runs_table
@@ -237,3 +237,26 @@ def _demo_voice() -> str:
     with open(build_demo_data() / "manifest.csv", newline="") as handle:
         first = next(csv.DictReader(handle), {})
     return str(first.get("voice", "unknown"))
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..experiment import quantize_model
+    from ..export import export_model
+
+    settings = BenchSettings(calib=args.calib, calib_n=args.calib_n)
+    plan = _load_plan(args.plan, args.engine)
+    with TqdmProgress() as bar:
+        model = open_model(args.source, progress=bar)
+        quantized, calib_ids = quantize_model(model, plan, None, settings, progress=bar)
+        out = export_model(
+            quantized, Path(args.out), calibration_ids=calib_ids, progress=bar, overwrite=args.force
+        )
+    float_bytes = state_dict_bytes(model.mods)
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    if calib_ids:
+        _say(f"calibrated on {len(calib_ids)} utterances: {', '.join(calib_ids)}")
+    print(
+        f"exported {model.source} [{plan.name}] to {out}: {size / 1e6:.1f} MB on disk, "
+        f"float state_dict {float_bytes / 1e6:.1f} MB ({float_bytes / size:.2f}x smaller)"
+    )
+    return 0

@@ -106,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="PNG", help="write a WER-vs-RTF chart")
     p.set_defaults(func=commands.cmd_compare)
 
+    p = sub.add_parser("export", help="quantize by a plan and write a folder that reloads anywhere")
+    p.add_argument("source", help=SOURCE_HELP)
+    p.add_argument("--plan", required=True, help="plan JSON to apply")
+    p.add_argument("--calib", help="calibration DATA (needed by static entries)")
+    p.add_argument("--calib-n", type=int, default=10, help="calibration utterances (default 10)")
+    p.add_argument("--engine", choices=ENGINES, help="quantized engine (overrides the plan's)")
+    p.add_argument("--out", required=True, help="export folder to write")
+    p.add_argument("--force", action="store_true", help="replace an earlier export in --out")
+    p.set_defaults(func=commands.cmd_export)
+
     p = sub.add_parser("transcribe", help="print transcripts of audio files")
     p.add_argument("source", help=SOURCE_HELP)
     p.add_argument("files", nargs="+", help="audio files")
