@@ -157,7 +157,9 @@ def test_export_then_tree_bench_and_transcribe(data_dir, tmp_path, capsys):
     ]
     assert main(args) == 0
     printed = capsys.readouterr()
-    assert "smaller" in printed.out and "calibrated on 1 utterances: utt0" in printed.err  # broken.wav skipped
+    assert (
+        "smaller" in printed.out and "calibrated on 1 utterances: utt0" in printed.err
+    )  # broken.wav skipped
     assert main(["tree", str(out), "--json"]) == 0
     tree = json.loads(capsys.readouterr().out)
     assert "StaticQuantWrapper" in json.dumps(tree)
