@@ -46,6 +46,9 @@ demo: $(STAMP) system-deps ## compare presets on the built-in Whisper tiny.en an
 gui: $(STAMP) system-deps ## start the desktop app
 	$(VENV)/bin/speechquant-gui
 
+screenshots: $(STAMP) ## render the README's GUI screenshots into docs/screenshots
+	QT_QPA_PLATFORM=offscreen $(PY) -m speechquant.gui.screenshots docs/screenshots
+
 bench: $(STAMP) ## run the speed/accuracy benchmarks in benchmarks/
 	$(PY) benchmarks/bench_presets.py
 

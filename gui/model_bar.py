@@ -1,0 +1,94 @@
+"""Where models come from: a source field (built-in, folder or HF id), dialogs, recent sources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QSettings, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QComboBox, QFileDialog, QInputDialog, QLabel, QMenu, QToolBar
+
+from speechquant.core.models import BUILTINS
+
+MAX_RECENT = 8
+RECENT_KEY = "recent_sources"
+
+
+class ModelBar(QToolBar):
+    """Emits ``sourceRequested(source)``; the window loads it and calls :meth:`remember`."""
+
+    sourceRequested = Signal(str)
+
+    def __init__(self, settings: QSettings, parent: Any = None) -> None:
+        super().__init__("Model", parent)
+        self.settings = settings
+        self.setObjectName("modelBar")
+        self.setMovable(False)
+        self.source_box = QComboBox()
+        self.source_box.setObjectName("sourceBox")
+        self.source_box.setEditable(True)
+        self.source_box.setMinimumContentsLength(42)
+        edit = self.source_box.lineEdit()
+        assert edit is not None
+        edit.setPlaceholderText(
+            "built-in, local SpeechBrain/export folder, or Hugging Face id (org/name)"
+        )
+        edit.returnPressed.connect(self._open_typed)
+        self.addWidget(QLabel(" Model: "))
+        self.addWidget(self.source_box)
+        self.open_action = QAction("Open", self)
+        self.open_action.setToolTip("Open the model named in the field")
+        self.open_action.triggered.connect(self._open_typed)
+        self.addAction(self.open_action)
+        self.folder_action = QAction("Open model folder…", self)
+        self.folder_action.setIconText("Folder…")
+        self.folder_action.triggered.connect(self._open_folder)
+        self.addAction(self.folder_action)
+        self.hf_action = QAction("Open Hugging Face model…", self)
+        self.hf_action.triggered.connect(self._open_hf)
+        self.builtins_menu = QMenu("Open built-in model", parent)
+        for name in BUILTINS:
+            self.builtins_menu.addAction(name, lambda n=name: self.sourceRequested.emit(n))
+        self.recent_menu = QMenu("Recent models", parent)
+        self._refill()
+
+    def recent_sources(self) -> list[str]:
+        value: Any = self.settings.value(RECENT_KEY, [])
+        if isinstance(value, str):
+            value = [value] if value else []
+        return [str(v) for v in value or []]
+
+    def remember(self, source: str) -> None:
+        recent = [source] + [s for s in self.recent_sources() if s != source]
+        self.settings.setValue(RECENT_KEY, recent[:MAX_RECENT])
+        self._refill()
+        self.set_source(source)
+
+    def set_source(self, source: str) -> None:
+        self.source_box.setCurrentText(source)
+
+    def _refill(self) -> None:
+        recent = self.recent_sources()
+        self.recent_menu.clear()
+        for source in recent:
+            self.recent_menu.addAction(source, lambda s=source: self.sourceRequested.emit(s))
+        self.recent_menu.setEnabled(bool(recent))
+        typed = self.source_box.currentText()
+        self.source_box.clear()
+        self.source_box.addItems(recent + [b for b in BUILTINS if b not in recent])
+        self.source_box.setCurrentText(typed)
+
+    def _open_typed(self) -> None:
+        text = self.source_box.currentText().strip()
+        if text:
+            self.sourceRequested.emit(text)
+
+    def _open_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "SpeechBrain model or export folder")
+        if folder:
+            self.sourceRequested.emit(folder)
+
+    def _open_hf(self) -> None:
+        text, ok = QInputDialog.getText(self, "Hugging Face model", "Model id (org/name):")
+        if ok and text.strip():
+            self.sourceRequested.emit(text.strip())

@@ -1,0 +1,143 @@
+"""The Plan tab's left side: filter, expand/collapse, the module tree and the live plan summary."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QToolButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from speechquant.core.plan import Plan, QuantSettings
+from speechquant.core.presets import PRESETS, preset_names
+
+from .estimate import estimate_plan, summary_text
+from .mode_delegate import ModeDelegate
+from .tree_model import COL_MODE, COL_NAME, ModuleFilterProxy, ModuleTreeModel
+
+
+class PlanPanel(QWidget):
+    """Owns the tree model, its filter proxy and view; the window wires the plan actions."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = ModuleTreeModel(self)
+        self.proxy = ModuleFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.view = QTreeView()
+        self.view.setObjectName("moduleTree")
+        self.view.setModel(self.proxy)
+        self.view.setItemDelegateForColumn(COL_MODE, ModeDelegate(self.view))
+        self.view.setEditTriggers(
+            QAbstractItemView.EditTrigger.DoubleClicked
+            | QAbstractItemView.EditTrigger.SelectedClicked
+            | QAbstractItemView.EditTrigger.EditKeyPressed
+        )
+        self.view.setAlternatingRowColors(True)
+        self.view.setUniformRowHeights(True)
+        header = self.view.header()
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(COL_NAME, 280)
+        for column, width in ((1, 280), (2, 80), (3, 80), (4, 90), (5, 110)):
+            header.resizeSection(column, width)
+
+        self.filter = QLineEdit()
+        self.filter.setObjectName("treeFilter")
+        self.filter.setPlaceholderText("Filter modules by path or type…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self.set_filter)
+        self.expand_action = QAction("Expand all", self)
+        self.expand_action.triggered.connect(self.view.expandAll)
+        self.collapse_action = QAction("Collapse all", self)
+        self.collapse_action.triggered.connect(self.view.collapseAll)
+        self.preset_menu = QMenu("Presets", self)
+        self.preset_actions: dict[str, QAction] = {}
+        for name in preset_names():
+            action = self.preset_menu.addAction(name)
+            action.setToolTip(PRESETS[name].description)
+            action.setStatusTip(PRESETS[name].description)
+            self.preset_actions[name] = action
+        self.preset_menu.setToolTipsVisible(True)
+        self.load_action = QAction("Load plan…", self)
+        self.save_action = QAction("Save plan…", self)
+        self.plan_name = QLineEdit()
+        self.plan_name.setObjectName("planName")
+        self.plan_name.setPlaceholderText("plan name")
+        self.plan_name.setMaximumWidth(160)
+        self.plan_name.setToolTip("Shown in the results table and charts")
+        self.plan_name.editingFinished.connect(self._rename)
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.filter, 1)
+        for action in (self.expand_action, self.collapse_action):
+            bar.addWidget(self._button(action))
+        presets = QToolButton()
+        presets.setText("Presets")
+        presets.setMenu(self.preset_menu)
+        presets.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        bar.addWidget(presets)
+        bar.addWidget(self._button(self.load_action))
+        bar.addWidget(self._button(self.save_action))
+        bar.addWidget(QLabel("Plan:"))
+        bar.addWidget(self.plan_name)
+        self.summary = QLabel("Open a model to see its modules.")
+        self.summary.setObjectName("planSummary")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.summary)
+        self._quant: QuantSettings | None = None
+        self.model.planChanged.connect(self._plan_changed)
+
+    @staticmethod
+    def _button(action: QAction) -> QToolButton:
+        button = QToolButton()
+        button.setDefaultAction(action)
+        return button
+
+    def set_filter(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text.strip())
+        if text.strip():
+            self.view.expandAll()
+
+    def _rename(self) -> None:
+        name = self.plan_name.text().strip()
+        if name and name != self.model.plan.name:
+            self.model.rename_plan(name)
+
+    def set_quant_settings(self, settings: QuantSettings) -> None:
+        """The settings the estimate uses (the settings panel's, which the run will use)."""
+        self._quant = settings
+        self.update_summary()
+
+    def _plan_changed(self, plan: Plan) -> None:
+        if self.plan_name.text() != plan.name:
+            self.plan_name.setText(plan.name)
+        self.update_summary()
+
+    def update_summary(self) -> None:
+        tree = self.model.tree
+        if tree is None:
+            self.summary.setText("Open a model to see its modules.")
+            return
+        plan = self.model.plan
+        if self._quant is not None:
+            plan = Plan(entries=plan.entries, settings=self._quant, name=plan.name)
+        self.summary.setText(summary_text(estimate_plan(tree, plan)))
+
+    def show_tree(self) -> None:
+        """Default view after a model loads: the top levels open."""
+        self.view.expandToDepth(2)

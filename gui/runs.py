@@ -1,0 +1,97 @@
+"""Derived figures over the run history (no Qt): baselines, speed-ups, the Pareto front."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from speechquant.core.history import RunSummary
+
+
+def is_baseline(run: RunSummary) -> bool:
+    return run.kind == "baseline" or run.plan_name is None
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A stored run with the float baseline it is measured against (None for a baseline)."""
+
+    run: RunSummary
+    baseline: RunSummary | None
+
+    @property
+    def label(self) -> str:
+        return f"#{self.run.id} {self.run.plan_name or 'float32'}"
+
+    @property
+    def reference(self) -> RunSummary | None:
+        """What the ratios compare with: the baseline, itself for a baseline, else None."""
+        return self.run if is_baseline(self.run) else self.baseline
+
+    @property
+    def speedup(self) -> float | None:
+        base = self.reference
+        if base is None or not self.run.rtf or base.rtf is None:
+            return None
+        return base.rtf / self.run.rtf
+
+    @property
+    def size_ratio(self) -> float | None:
+        base = self.reference
+        if base is None or not self.run.model_bytes or base.model_bytes is None:
+            return None
+        return base.model_bytes / self.run.model_bytes
+
+    @property
+    def delta_wer(self) -> float | None:
+        base = self.reference
+        if base is None or self.run.wer is None or base.wer is None:
+            return None
+        return self.run.wer - base.wer
+
+
+def find_baseline(run: RunSummary, runs: Sequence[RunSummary]) -> RunSummary | None:
+    """The float run ``run`` compares with: one of its group, else the latest comparable one.
+
+    Comparable: same source, utterance count and threads (what the history keeps of the setup).
+    """
+    if is_baseline(run):
+        return None
+    floats = [r for r in runs if is_baseline(r) and r.source == run.source]
+    if run.group_id:
+        grouped = [r for r in floats if r.group_id == run.group_id]
+        if grouped:
+            return max(grouped, key=lambda r: r.id)
+    same = [r for r in floats if r.n_utterances == run.n_utterances and r.threads == run.threads]
+    earlier = [r for r in same if r.id < run.id]
+    pool = earlier or same
+    return max(pool, key=lambda r: r.id) if pool else None
+
+
+def run_rows(runs: Sequence[RunSummary]) -> list[RunRow]:
+    return [RunRow(run, find_baseline(run, runs)) for run in runs]
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both x and y (lower is better), by x."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
+    front: list[int] = []
+    best = float("inf")
+    for i in order:
+        if points[i][1] < best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def plan_tooltip(run: RunSummary) -> str:
+    name = run.plan_name or "float32 baseline"
+    lines = [f"#{run.id} {name}", f"schemes: {run.plan_summary}"]
+    if run.wer is not None:
+        lines.append(f"WER {run.wer:.2f} %")
+    if run.rtf is not None:
+        lines.append(f"RTF {run.rtf:.3f}")
+    if run.model_bytes is not None:
+        lines.append(f"size {run.model_bytes / 1e6:.2f} MB")
+    lines.append(f"{run.n_utterances} utterances, {run.threads} threads, {run.engine}")
+    return "\n".join(lines)

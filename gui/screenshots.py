@@ -1,0 +1,155 @@
+"""Render the README screenshots offscreen: ``python -m speechquant.gui.screenshots OUTDIR``.
+
+Writes ``main-window.png`` (the tiny wav2vec2 replica with a plan), ``results.png`` (the results
+tab after two runs) and ``utterances.png`` (transcripts of the float model and a quantized plan).
+The runs use a throw-away history and settings, so the user's own are never touched. Results
+and utterances come from the real Whisper tiny.en (``demo:whisper-tiny-en``) on the built-in
+``demo`` speech by default; ``--results-source replica:wav2vec2-tiny`` is a fast stand-in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+SIZE = (1400, 900)
+LAYERS = "encoder.wav2vec2.model.encoder.layers"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m speechquant.gui.screenshots",
+        description="Render the GUI screenshots for the docs (offscreen).",
+    )
+    parser.add_argument("outdir", type=Path, help="folder for the PNG files")
+    parser.add_argument(
+        "--results-source",
+        default="demo:whisper-tiny-en",
+        help="model for the results and utterance screenshots (default: %(default)s)",
+    )
+    parser.add_argument("--data", default="demo", help="DATA for the runs (default: %(default)s)")
+    parser.add_argument("--limit", type=int, default=4, help="utterances per run (default: 4)")
+    return parser
+
+
+class Shooter:
+    """Drives one MainWindow through the steps, waiting on its signals."""
+
+    def __init__(self, workdir: Path) -> None:
+        from PySide6.QtCore import QSettings
+
+        from speechquant.core.history import HistoryStore
+
+        from .app import _application
+        from .main_window import MainWindow
+
+        self.app = _application()
+        settings = QSettings(str(workdir / "gui.ini"), QSettings.Format.IniFormat)
+        history = HistoryStore(workdir / "history.sqlite")
+        self.window = MainWindow(settings=settings, history=history, show_error_dialogs=False)
+        self.window.resize(*SIZE)
+        self.window.show()
+        self.errors: list[str] = []
+        self.window.jobFailed.connect(self.errors.append)
+
+    def wait_job(self, timeout_ms: int = 900_000) -> None:
+        from PySide6.QtCore import QEventLoop, QTimer
+
+        if self.window.job is None:
+            return
+        loop = QEventLoop()
+        self.window.jobFinished.connect(loop.quit)
+        QTimer.singleShot(timeout_ms, loop.quit)
+        loop.exec()
+        self.window.jobFinished.disconnect(loop.quit)
+        if self.errors:
+            raise SystemExit(f"error: {self.errors[-1]}")
+
+    def settle(self) -> None:
+        for _ in range(5):
+            self.app.processEvents()
+
+    def open(self, source: str) -> None:
+        self.window.open_source(source)
+        self.wait_job()
+
+    def run(self, preset: str) -> None:
+        if not self.window.apply_preset(preset):
+            raise SystemExit(f"error: preset {preset} does not fit {self.window.model.source}")  # type: ignore[union-attr]
+        self.window.run_benchmark()
+        self.wait_job()
+
+    def save(self, path: Path) -> None:
+        self.settle()
+        if not self.window.grab().save(str(path), "PNG"):
+            raise SystemExit(f"error: cannot write {path}")
+        print(path)
+
+
+def main_window_shot(shot: Shooter, out: Path) -> None:
+    """The tiny replica with the tutorial plan and one explicit override, layers expanded."""
+    window = shot.window
+    shot.open("replica:wav2vec2-tiny")
+    window.apply_preset("tutorial")
+    window.tree_model.set_entry(LAYERS + ".1", "bf16")
+    view, proxy, model = window.plan_panel.view, window.plan_panel.proxy, window.tree_model
+    view.collapseAll()
+    for path in (
+        "encoder",
+        "encoder.wav2vec2",
+        "encoder.wav2vec2.model",
+        "encoder.wav2vec2.model.encoder",
+        LAYERS,
+        LAYERS + ".0",
+        LAYERS + ".0.attention",
+        LAYERS + ".1",
+    ):
+        view.expand(proxy.mapFromSource(model.index_of(path)))
+    view.setCurrentIndex(proxy.mapFromSource(model.index_of(LAYERS + ".1", 4)))
+    window.tabs.setCurrentIndex(0)
+    shot.save(out)
+
+
+def results_shots(shot: Shooter, source: str, data: str, limit: int, outdir: Path) -> None:
+    """Two plans (each with the cached float baseline), then the results and utterance tabs."""
+    window = shot.window
+    panel = window.settings_panel
+    panel.dataset.setText(data)
+    panel.limit.setValue(limit)
+    panel.warmup.setValue(0)
+    panel.repeats.setValue(1)
+    panel.encoder_rtf.setChecked(True)
+    if window.model is None or window.model.source != source:
+        shot.open(source)
+    for preset in ("all-dynamic", "bf16"):
+        shot.run(preset)
+    results = window.results
+    window.tabs.setCurrentIndex(1)
+    rows = [row for row in results.model.rows if row.run.plan_name == "all-dynamic"]
+    if rows:
+        results.select_ids([rows[0].run.id])
+    shot.save(outdir / "results.png")
+    if rows and rows[0].baseline is not None:
+        window.utterances.load_runs(source, rows[0].baseline.id, rows[0].run.id)
+    window.tabs.setCurrentIndex(2)
+    shot.save(outdir / "utterances.png")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="speechquant-shots-") as tmp:
+        shot = Shooter(Path(tmp))
+        main_window_shot(shot, args.outdir / "main-window.png")
+        results_shots(shot, args.results_source, args.data, args.limit, args.outdir)
+        shot.window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

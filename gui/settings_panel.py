@@ -1,0 +1,231 @@
+"""Benchmark and quantization settings, remembered between sessions in QSettings."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+from PySide6.QtCore import QSettings, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QMenu,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from speechquant.core.bench import BenchSettings
+from speechquant.core.metrics import NORMALIZERS
+from speechquant.core.plan import DYNAMIC_DTYPES, ENGINES, QuantSettings
+from speechquant.core.schemes.static import QCONFIGS
+
+PREFIX = "settings/"
+
+
+def _spin(low: int, high: int, value: int, special: str | None = None) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(low, high)
+    box.setValue(value)
+    if special:
+        box.setSpecialValueText(special)
+    return box
+
+
+def _combo(values: Any, current: str) -> QComboBox:
+    box = QComboBox()
+    box.addItems(list(values))
+    box.setCurrentText(current)
+    return box
+
+
+class PathField(QWidget):
+    """A line edit with a browse button offering a folder or a manifest file."""
+
+    def __init__(self, placeholder: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText(placeholder)
+        self.edit.setClearButtonEnabled(True)
+        browse = QToolButton()
+        browse.setText("…")
+        browse.setToolTip("Browse for a data folder or a CSV/TSV manifest")
+        menu = QMenu(browse)
+        menu.addAction("Folder…", self._pick_folder)
+        menu.addAction("Manifest file…", self._pick_file)
+        menu.addAction("Built-in demo set", lambda: self.edit.setText("demo"))
+        browse.setMenu(menu)
+        browse.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.browse = browse
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit, 1)
+        layout.addWidget(browse)
+
+    def _pick_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Data folder", self.edit.text())
+        if folder:
+            self.edit.setText(folder)
+
+    def _pick_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Manifest", self.edit.text(), "Manifests (*.csv *.tsv);;All files (*)"
+        )
+        if path:
+            self.edit.setText(path)
+
+    def text(self) -> str:
+        return self.edit.text().strip()
+
+    def setText(self, text: str) -> None:
+        self.edit.setText(text)
+
+
+class SettingsPanel(QWidget):
+    """Data, benchmark and quantization settings; ``changed`` fires on every edit."""
+
+    changed = Signal()
+
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        defaults = BenchSettings()
+        quant = QuantSettings()
+        self.dataset = PathField("DATA: a folder, a manifest, or demo")
+        self.dataset.setText("demo")
+        self.limit = _spin(0, 100_000, 20, "all")
+        self.limit.setToolTip("Evaluate the first N utterances (sorted order)")
+        self.calib_n = _spin(1, 10_000, defaults.calib_n)
+        self.calib_n.setToolTip("Calibration utterances for static entries")
+        self.calib = PathField("same DATA, outside the evaluated utterances")
+        self.warmup = _spin(0, 100, defaults.warmup)
+        self.repeats = _spin(1, 100, defaults.repeats)
+        self.threads = _spin(0, max(1, os.cpu_count() or 1) * 2, 0, "torch default")
+        self.normalizer = _combo(NORMALIZERS, defaults.normalizer)
+        self.encoder_rtf = QCheckBox("also time the encoder alone")
+        self.encoder_rtf.setChecked(defaults.encoder_rtf)
+        self.engine = _combo(ENGINES, quant.engine)
+        self.static_qconfig = _combo(QCONFIGS, quant.static_qconfig)
+        self.dynamic_dtype = _combo(DYNAMIC_DTYPES, quant.dynamic_dtype)
+
+        data_box = QGroupBox("Data")
+        data_form = QFormLayout(data_box)
+        data_form.addRow("Dataset", self.dataset)
+        data_form.addRow("Eval limit", self.limit)
+        data_form.addRow("Calibration n", self.calib_n)
+        data_form.addRow("Calibration data", self.calib)
+        bench_box = QGroupBox("Benchmark")
+        bench_form = QFormLayout(bench_box)
+        bench_form.addRow("Warm-up", self.warmup)
+        bench_form.addRow("Repeats", self.repeats)
+        bench_form.addRow("Threads", self.threads)
+        bench_form.addRow("Normalizer", self.normalizer)
+        bench_form.addRow("", self.encoder_rtf)
+        quant_box = QGroupBox("Quantization")
+        quant_form = QFormLayout(quant_box)
+        quant_form.addRow("Engine", self.engine)
+        quant_form.addRow("Static qconfig", self.static_qconfig)
+        quant_form.addRow("Dynamic dtype", self.dynamic_dtype)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for box in (data_box, bench_box, quant_box):
+            layout.addWidget(box)
+        layout.addStretch(1)
+
+        self.restore()
+        for edit in (self.dataset.edit, self.calib.edit):
+            edit.textChanged.connect(self._edited)
+        for spin in self._spins().values():
+            spin.valueChanged.connect(self._edited)
+        for combo in self._combos().values():
+            combo.currentTextChanged.connect(self._edited)
+        self.encoder_rtf.toggled.connect(self._edited)
+
+    def _spins(self) -> dict[str, QSpinBox]:
+        return {
+            "limit": self.limit,
+            "calib_n": self.calib_n,
+            "warmup": self.warmup,
+            "repeats": self.repeats,
+            "threads": self.threads,
+        }
+
+    def _combos(self) -> dict[str, QComboBox]:
+        return {
+            "normalizer": self.normalizer,
+            "engine": self.engine,
+            "static_qconfig": self.static_qconfig,
+            "dynamic_dtype": self.dynamic_dtype,
+        }
+
+    def _edited(self, *_: Any) -> None:
+        self.save()
+        self.changed.emit()
+
+    # --- what the rest of the app reads ------------------------------------------------------
+    def dataset_spec(self) -> str:
+        return self.dataset.text()
+
+    def bench_settings(self) -> BenchSettings:
+        """Raises core's DataError for values core rejects."""
+        return BenchSettings(
+            limit=self.limit.value() or None,
+            warmup=self.warmup.value(),
+            repeats=self.repeats.value(),
+            threads=self.threads.value() or None,
+            normalizer=self.normalizer.currentText(),
+            encoder_rtf=self.encoder_rtf.isChecked(),
+            calib=self.calib.text() or None,
+            calib_n=self.calib_n.value(),
+        )
+
+    def quant_settings(self, base: QuantSettings | None = None) -> QuantSettings:
+        targets = base.dynamic_targets if base is not None else QuantSettings().dynamic_targets
+        return QuantSettings(
+            engine=self.engine.currentText(),
+            dynamic_dtype=self.dynamic_dtype.currentText(),
+            dynamic_targets=targets,
+            static_qconfig=self.static_qconfig.currentText(),
+        )
+
+    def set_quant_settings(self, settings: QuantSettings) -> None:
+        """Show a loaded plan's settings."""
+        self.engine.setCurrentText(settings.engine)
+        self.dynamic_dtype.setCurrentText(settings.dynamic_dtype)
+        self.static_qconfig.setCurrentText(settings.static_qconfig)
+
+    # --- persistence -----------------------------------------------------------------------
+    def save(self) -> None:
+        store = self._settings
+        if store is None:
+            return
+        store.setValue(PREFIX + "dataset", self.dataset.text())
+        store.setValue(PREFIX + "calib", self.calib.text())
+        for key, spin in self._spins().items():
+            store.setValue(PREFIX + key, spin.value())
+        for key, combo in self._combos().items():
+            store.setValue(PREFIX + key, combo.currentText())
+        store.setValue(PREFIX + "encoder_rtf", self.encoder_rtf.isChecked())
+
+    def restore(self) -> None:
+        store = self._settings
+        if store is None:
+            return
+        self.dataset.setText(str(store.value(PREFIX + "dataset", self.dataset.text())))
+        self.calib.setText(str(store.value(PREFIX + "calib", self.calib.text())))
+        for key, spin in self._spins().items():
+            with contextlib.suppress(TypeError, ValueError):
+                spin.setValue(int(str(store.value(PREFIX + key, spin.value()))))
+        for key, combo in self._combos().items():
+            value = str(store.value(PREFIX + key, combo.currentText()))
+            if combo.findText(value) >= 0:
+                combo.setCurrentText(value)
+        checked = store.value(PREFIX + "encoder_rtf", self.encoder_rtf.isChecked())
+        self.encoder_rtf.setChecked(str(checked).lower() in ("true", "1"))

@@ -1,0 +1,331 @@
+"""The module tree as a Qt item model, with the plan's explicit and effective scheme per module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor, QFont
+
+from speechquant.core.errors import PlanError
+from speechquant.core.plan import Plan
+from speechquant.core.presets import preset_names, validate_plan
+from speechquant.core.schemes import get_scheme, scheme_names
+from speechquant.core.tree import ModuleNode, ModuleTree
+
+from .estimate import human_bytes
+
+COLUMNS = ("module", "type", "params", "size", "mode", "effective mode")
+COL_NAME, COL_TYPE, COL_PARAMS, COL_SIZE, COL_MODE, COL_EFFECTIVE = range(len(COLUMNS))
+NodeRole = Qt.ItemDataRole.UserRole + 1
+"""The :class:`ModuleNode` behind an index."""
+SortRole = Qt.ItemDataRole.UserRole + 2
+"""A sortable value (numbers for params and size)."""
+ChoicesRole = Qt.ItemDataRole.UserRole + 3
+"""For the mode column: ``[(scheme, label, applies, reason), ...]`` from core's registry."""
+InheritedRole = Qt.ItemDataRole.UserRole + 4
+"""For the effective column: True when the scheme comes from an ancestor (or the default)."""
+
+INHERITED_COLOR = QColor("#7a7a7a")
+SCHEME_COLORS = {"dynamic": "#1f5fae", "static": "#207a3c", "bf16": "#a35200"}
+
+Index = QModelIndex | QPersistentModelIndex
+NO_PARENT = QModelIndex()
+
+
+def with_entry(
+    plan: Plan, tree: ModuleTree, path: str, scheme: str | None
+) -> tuple[Plan, list[str]]:
+    """``plan`` with ``path`` set to ``scheme`` (None/"" removes the entry: inherit again).
+
+    A wrapping scheme (static, bf16) quantizes its subtree as one block, so entries inside it are
+    dropped and returned. Raises :class:`PlanError` when the result would not be a valid plan.
+    """
+    if path not in tree or not path:
+        raise PlanError(f"this model has no module '{path}'")
+    entries = dict(plan.entries)
+    removed: list[str] = []
+    if not scheme:
+        entries.pop(path, None)
+    else:
+        verdict = tree[path].verdicts[get_scheme(scheme).name]
+        if not verdict.applies:
+            raise PlanError(f"scheme '{scheme}' does not apply to '{path}': {verdict.reason}")
+        for other, other_scheme in entries.items():
+            if path.startswith(other + ".") and get_scheme(other_scheme).wraps_root:
+                raise PlanError(
+                    f"'{path}' sits inside the {other_scheme} block '{other}', which is "
+                    f"quantized as a whole; change '{other}' first"
+                )
+        entries[path] = scheme
+        if get_scheme(scheme).wraps_root:
+            removed = sorted(p for p in entries if p.startswith(path + "."))
+            for inner in removed:
+                del entries[inner]
+    name = "custom" if plan.name in preset_names() else plan.name
+    edited = Plan(entries=entries, settings=plan.settings, name=name)
+    validate_plan(edited, tree)
+    return edited, removed
+
+
+class ModuleTreeModel(QAbstractItemModel):
+    """Rows are :class:`ModuleNode` s below the tree's root; the ``mode`` column edits the plan."""
+
+    planChanged = Signal(object)
+    """The new :class:`Plan` after an edit or :meth:`set_plan`."""
+    editRejected = Signal(str)
+    """A one-line reason why an edit was refused (the plan is unchanged)."""
+    entriesDropped = Signal(str, list)
+    """(path, inner entries removed because ``path`` became a wrapping block)."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._tree: ModuleTree | None = None
+        self._plan = Plan()
+        self._rows: dict[int, int] = {}
+
+    # --- the data behind the model ---------------------------------------------------------
+    @property
+    def tree(self) -> ModuleTree | None:
+        return self._tree
+
+    @property
+    def plan(self) -> Plan:
+        return self._plan
+
+    def set_tree(self, tree: ModuleTree | None, plan: Plan | None = None) -> None:
+        self.beginResetModel()
+        self._tree = tree
+        self._plan = plan or Plan()
+        self._rows = {}
+        if tree is not None:
+            for node in tree.root.walk():
+                for row, child in enumerate(node.children):
+                    self._rows[id(child)] = row
+        self.endResetModel()
+        self.planChanged.emit(self._plan)
+
+    def set_plan(self, plan: Plan) -> None:
+        """Replace the plan (validated against the tree); the view keeps its expansion state."""
+        if self._tree is not None:
+            validate_plan(plan, self._tree)
+        self._plan = plan
+        if self._tree is not None:
+            self._subtree_changed(self._tree.root)
+        self.planChanged.emit(plan)
+
+    def rename_plan(self, name: str) -> None:
+        self._plan = Plan(entries=self._plan.entries, settings=self._plan.settings, name=name)
+        self.planChanged.emit(self._plan)
+
+    def set_entry(self, path: str, scheme: str | None) -> bool:
+        """Set (or with None/"" clear) the plan entry of ``path``; False and ``editRejected`` if invalid."""
+        if self._tree is None:
+            return False
+        try:
+            plan, removed = with_entry(self._plan, self._tree, path, scheme)
+        except PlanError as exc:
+            self.editRejected.emit(str(exc))
+            return False
+        self._plan = plan
+        self._subtree_changed(self._tree[path])
+        if removed:
+            self.entriesDropped.emit(path, removed)
+        self.planChanged.emit(plan)
+        return True
+
+    def index_of(self, path: str, column: int = 0) -> QModelIndex:
+        if self._tree is None or path not in self._tree or not path:
+            return QModelIndex()
+        node = self._tree[path]
+        return self.createIndex(self._rows[id(node)], column, node)
+
+    def _subtree_changed(self, top: ModuleNode) -> None:
+        roles: list[int] = []
+        if top.path:
+            index = self.index_of(top.path)
+            self.dataChanged.emit(
+                index.siblingAtColumn(COL_MODE), index.siblingAtColumn(COL_EFFECTIVE), roles
+            )
+        for node in top.walk():
+            if node.children:
+                first, last = node.children[0], node.children[-1]
+                self.dataChanged.emit(
+                    self.createIndex(0, COL_MODE, first),
+                    self.createIndex(len(node.children) - 1, COL_EFFECTIVE, last),
+                    roles,
+                )
+
+    # --- QAbstractItemModel ----------------------------------------------------------------
+    def _node(self, index: Index) -> ModuleNode | None:
+        if not index.isValid():
+            return self._tree.root if self._tree is not None else None
+        return index.internalPointer()
+
+    def index(self, row: int, column: int, parent: Index = NO_PARENT) -> QModelIndex:
+        node = self._node(parent)
+        if node is None or column < 0 or column >= len(COLUMNS):
+            return QModelIndex()
+        if parent.isValid() and parent.column() != 0:
+            return QModelIndex()
+        if not 0 <= row < len(node.children):
+            return QModelIndex()
+        return self.createIndex(row, column, node.children[row])
+
+    def parent(self, index: Index = NO_PARENT) -> QModelIndex:  # type: ignore[override]
+        if not index.isValid():
+            return QModelIndex()
+        node: ModuleNode = index.internalPointer()
+        up = node.parent
+        if up is None or up.parent is None:
+            return QModelIndex()
+        return self.createIndex(self._rows[id(up)], 0, up)
+
+    def rowCount(self, parent: Index = NO_PARENT) -> int:
+        if parent.isValid() and parent.column() != 0:
+            return 0
+        node = self._node(parent)
+        return 0 if node is None else len(node.children)
+
+    def columnCount(self, parent: Index = NO_PARENT) -> int:
+        return len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return COLUMNS[section]
+            if role == Qt.ItemDataRole.ToolTipRole and section == COL_MODE:
+                return "The scheme set on this module (double-click to change); empty: inherited"
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if index.column() == COL_MODE:
+            flags |= Qt.ItemFlag.ItemIsEditable
+        return flags
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        node: ModuleNode = index.internalPointer()
+        column = index.column()
+        if role == NodeRole:
+            return node
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(node, column)
+        if role == Qt.ItemDataRole.EditRole:
+            if column == COL_MODE:
+                return self._plan.entries.get(node.path, "")
+            return self._display(node, column)
+        if role == SortRole:
+            return {COL_PARAMS: node.total_params, COL_SIZE: node.total_bytes}.get(
+                column, self._display(node, column)
+            )
+        if role == ChoicesRole and column == COL_MODE:
+            return [
+                (
+                    name,
+                    get_scheme(name).label,
+                    node.verdicts[name].applies,
+                    node.verdicts[name].reason,
+                )
+                for name in scheme_names()
+                if name in node.verdicts
+            ]
+        if role == InheritedRole and column == COL_EFFECTIVE:
+            return self._plan.effective(node.path)[1] != node.path
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(node, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (COL_PARAMS, COL_SIZE):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.FontRole and column in (COL_MODE, COL_EFFECTIVE):
+            return self._font(node, column)
+        if role == Qt.ItemDataRole.ForegroundRole and column in (COL_MODE, COL_EFFECTIVE):
+            return self._foreground(node, column)
+        return None
+
+    def _display(self, node: ModuleNode, column: int) -> str:
+        if column == COL_NAME:
+            return node.name
+        if column == COL_TYPE:
+            return node.class_name
+        if column == COL_PARAMS:
+            return f"{node.total_params:,}"
+        if column == COL_SIZE:
+            return human_bytes(node.total_bytes)
+        if column == COL_MODE:
+            return self._plan.entries.get(node.path, "")
+        return self._plan.effective(node.path)[0]
+
+    def _tooltip(self, node: ModuleNode, column: int) -> str:
+        if column == COL_MODE:
+            lines = [f"{node.path}: choose a scheme (empty inherits from above)"]
+            for name, verdict in node.verdicts.items():
+                lines.append(f"  {name}: " + ("applies" if verdict.applies else verdict.reason))
+            return "\n".join(lines)
+        if column == COL_EFFECTIVE:
+            scheme, origin = self._plan.effective(node.path)
+            if origin == node.path:
+                return f"{scheme}: set on this module"
+            if origin is None:
+                return "none: no entry above this module (float)"
+            return f"{scheme}: inherited from {origin}"
+        return f"{node.path} ({node.class_name})"
+
+    def _font(self, node: ModuleNode, column: int) -> QFont:
+        font = QFont()
+        explicit = node.path in self._plan.entries
+        if column == COL_MODE:
+            font.setBold(explicit)
+        else:
+            font.setItalic(self._plan.effective(node.path)[1] != node.path)
+        return font
+
+    def _foreground(self, node: ModuleNode, column: int) -> QBrush | None:
+        scheme, origin = self._plan.effective(node.path)
+        if column == COL_EFFECTIVE and origin != node.path:
+            return QBrush(INHERITED_COLOR)
+        shown = self._plan.entries.get(node.path) if column == COL_MODE else scheme
+        return QBrush(QColor(SCHEME_COLORS[shown])) if shown in SCHEME_COLORS else None
+
+    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if not index.isValid() or role != Qt.ItemDataRole.EditRole or index.column() != COL_MODE:
+            return False
+        node: ModuleNode = index.internalPointer()
+        scheme = str(value) if value else None
+        if (scheme or "") == self._plan.entries.get(node.path, ""):
+            return True
+        return self.set_entry(node.path, scheme)
+
+
+class ModuleFilterProxy(QSortFilterProxyModel):
+    """Keeps modules whose path or type contains the filter text, with their ancestors."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setRecursiveFilteringEnabled(True)
+        self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.setSortRole(SortRole)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        pattern = self.filterRegularExpression()
+        if not pattern.pattern():
+            return True
+        model = self.sourceModel()
+        node = model.index(source_row, 0, source_parent).data(NodeRole)
+        if node is None:
+            return False
+        return bool(
+            pattern.match(node.path).hasMatch() or pattern.match(node.class_name).hasMatch()
+        )

@@ -1,0 +1,193 @@
+"""Per-utterance transcripts of two runs against the reference, with word errors highlighted."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from speechquant.core.errors import SpeechquantError
+from speechquant.core.history import HistoryStore, RunSummary
+from speechquant.core.metrics import WordOp, word_errors
+
+from .runs import find_baseline, is_baseline
+
+STYLE = {
+    "substitution": "background-color:#ffe0b2; color:#b71c1c; font-weight:bold;",
+    "deletion": "color:#9e9e9e; text-decoration:line-through;",
+    "insertion": "background-color:#c8e6c9; color:#1b5e20; text-decoration:underline;",
+}
+LEGEND = (
+    f'<span style="{STYLE["substitution"]}">substituted</span> '
+    f'<span style="color:#777">(reference word in small print)</span> · '
+    f'<span style="{STYLE["deletion"]}">deleted</span> · '
+    f'<span style="{STYLE["insertion"]}">inserted</span> — words after the run\'s text normalizer'
+)
+MAX_UTTERANCES = 300
+
+
+def mark_words(ops: list[WordOp]) -> tuple[str, int]:
+    """HTML of the hypothesis with its errors marked, and the number of errors."""
+    parts = []
+    errors = 0
+    for op in ops:
+        if op.op == "correct":
+            parts.append(html.escape(op.hyp or ""))
+            continue
+        errors += 1
+        style = STYLE[op.op]
+        if op.op == "substitution":
+            parts.append(
+                f'<span style="{style}">{html.escape(op.hyp or "")}</span>'
+                f'<span style="color:#777; font-size:small"> [{html.escape(op.ref or "")}]</span>'
+            )
+        elif op.op == "deletion":
+            parts.append(f'<span style="{style}">{html.escape(op.ref or "")}</span>')
+        else:
+            parts.append(f'<span style="{style}">{html.escape(op.hyp or "")}</span>')
+    return " ".join(parts) or '<span style="color:#999">(empty)</span>', errors
+
+
+def run_label(run: RunSummary) -> str:
+    name = run.plan_name or "float32"
+    return f"#{run.id} {name}" + ("" if is_baseline(run) else f" ({run.plan_summary})")
+
+
+def utterances_html(first: dict[str, Any], second: dict[str, Any] | None) -> str:
+    """The page: per utterance the reference, then each run's marked transcript."""
+    runs = [first] if second is None or second is first else [first, second]
+    labels = []
+    for result in runs:
+        plan = result.get("plan")
+        name = plan["name"] if plan else "float32"
+        labels.append(f"#{result['history']['id']} {name}")
+    by_id = [{u["id"]: u for u in result.get("utterances") or []} for result in runs]
+    ids = list(by_id[0]) + [i for table in by_id[1:] for i in table if i not in by_id[0]]
+    totals = " · ".join(
+        f"<b>{html.escape(label)}</b>: WER {result.get('wer', float('nan')):.2f} %, "
+        f"RTF {result.get('rtf', float('nan')):.3f}"
+        for label, result in zip(labels, runs, strict=True)
+    )
+    out = [f"<p>{totals}</p>", f'<p style="color:#444">{LEGEND}</p>']
+    for utt_id in ids[:MAX_UTTERANCES]:
+        ref = next((t[utt_id]["ref"] for t in by_id if utt_id in t), "")
+        out.append(
+            f'<h4 style="margin-bottom:2px">{html.escape(utt_id)}</h4>'
+            '<table cellspacing="0" cellpadding="3" width="100%">'
+            f'<tr><td width="170" style="color:#555">reference</td><td>{html.escape(ref or "")}</td><td></td></tr>'
+        )
+        for label, result, table in zip(labels, runs, by_id, strict=True):
+            if utt_id not in table:
+                out.append(f"<tr><td>{label}</td><td><i>not in this run</i></td><td></td></tr>")
+                continue
+            normalizer = ((result["history"].get("settings") or {}).get("normalizer")) or "whisper"
+            ops = word_errors(ref or "", table[utt_id].get("hyp") or "", normalizer)
+            marked, errors = mark_words(ops)
+            words = sum(1 for op in ops if op.ref is not None)
+            wer = 100.0 * errors / words if words else (0.0 if not errors else 100.0)
+            out.append(
+                f'<tr><td style="color:#555">{html.escape(label)}</td><td>{marked}</td>'
+                f'<td align="right" width="90" style="color:#555">WER {wer:.0f} %</td></tr>'
+            )
+        out.append("</table>")
+    if len(ids) > MAX_UTTERANCES:
+        out.append(f"<p>… {len(ids) - MAX_UTTERANCES} more utterances not shown</p>")
+    if not ids:
+        out.append("<p>These runs hold no utterances.</p>")
+    return "\n".join(out)
+
+
+class UtterancesView(QWidget):
+    """Pick a float (reference) run and a quantized run; read their transcripts side by side."""
+
+    def __init__(self, history: HistoryStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.history = history
+        self.first = QComboBox()
+        self.second = QComboBox()
+        for combo in (self.first, self.second):
+            combo.setMinimumContentsLength(28)
+            combo.currentIndexChanged.connect(lambda _i: self.update_page())
+        reload_button = QPushButton("Reload runs")
+        reload_button.clicked.connect(lambda: self.load_runs(self._source))
+        self.browser = QTextBrowser()
+        self.browser.setObjectName("utterances")
+        self.browser.setOpenLinks(False)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Float / reference run:"))
+        bar.addWidget(self.first)
+        bar.addSpacing(12)
+        bar.addWidget(QLabel("Quantized run:"))
+        bar.addWidget(self.second)
+        bar.addStretch(1)
+        bar.addWidget(reload_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(self.browser, 1)
+        self._source: str | None = None
+        self._runs: list[RunSummary] = []
+
+    def load_runs(
+        self, source: str | None, first: int | None = None, second: int | None = None
+    ) -> None:
+        """List the runs of ``source`` (all when None) and show ``first`` against ``second``.
+
+        Without ids: the newest quantized run against its float baseline.
+        """
+        self._source = source
+        try:
+            self._runs = self.history.list_runs(source=source)
+        except SpeechquantError as exc:
+            self.browser.setHtml(f"<p>{html.escape(str(exc))}</p>")
+            return
+        if second is None:
+            newest = next((r for r in self._runs if not is_baseline(r)), None)
+            second = newest.id if newest else (self._runs[0].id if self._runs else None)
+        if first is None and second is not None:
+            chosen = next((r for r in self._runs if r.id == second), None)
+            base = find_baseline(chosen, self._runs) if chosen else None
+            first = base.id if base else second
+        for combo, wanted in ((self.first, first), (self.second, second)):
+            combo.blockSignals(True)
+            combo.clear()
+            for run in self._runs:
+                combo.addItem(run_label(run), run.id)
+            row = combo.findData(wanted)
+            combo.setCurrentIndex(row if row >= 0 else (0 if combo.count() else -1))
+            combo.blockSignals(False)
+        self.update_page()
+
+    def show_pair(self, first: int, second: int) -> None:
+        known = {run.id for run in self._runs}
+        if first not in known or second not in known:
+            self.load_runs(None, first, second)
+            return
+        for combo, wanted in ((self.first, first), (self.second, second)):
+            combo.blockSignals(True)
+            combo.setCurrentIndex(combo.findData(wanted))
+            combo.blockSignals(False)
+        self.update_page()
+
+    def update_page(self) -> None:
+        first_id, second_id = self.first.currentData(), self.second.currentData()
+        if first_id is None:
+            self.browser.setHtml("<p>No runs yet: run a benchmark from the Plan tab.</p>")
+            return
+        try:
+            first = self.history.get_run(int(first_id))
+            second = (
+                self.history.get_run(int(second_id)) if second_id not in (None, first_id) else None
+            )
+            page = utterances_html(first, second)
+        except SpeechquantError as exc:
+            page = f"<p>{html.escape(str(exc))}</p>"
+        self.browser.setHtml(page)

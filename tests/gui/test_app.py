@@ -1,0 +1,47 @@
+"""The ``speechquant-gui`` entry point: --help and --screenshot."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtGui import QImage
+
+from speechquant.gui.app import main
+
+
+def test_help_lists_the_options(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "SOURCE" in out and "--screenshot" in out
+
+
+def test_screenshot_writes_a_png_of_the_loaded_window(qapp, tmp_path, capsys):
+    out = tmp_path / "shots" / "main.png"
+    assert main(["replica:wav2vec2-tiny", "--screenshot", str(out)]) == 0
+    image = QImage(str(out))
+    assert out.stat().st_size > 10_000
+    assert image.width() >= 1000 and image.height() >= 600
+
+
+def test_screenshot_of_a_bad_source_fails_with_one_line(qapp, tmp_path, capsys):
+    out = tmp_path / "never.png"
+    assert main([str(tmp_path / "no-model"), "--screenshot", str(out)]) == 1
+    assert not out.exists()
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "does not exist" in err
+
+
+def test_screenshot_needs_a_source(capsys):
+    assert main(["--screenshot", "x.png"]) == 2
+    assert "needs a SOURCE" in capsys.readouterr().err
+
+
+def test_the_screenshot_script_writes_the_three_pngs(qapp, tmp_path, tiny_data):
+    from speechquant.gui import screenshots
+
+    args = [str(tmp_path), "--results-source", "replica:wav2vec2-tiny", "--data", str(tiny_data)]
+    assert screenshots.main([*args, "--limit", "2"]) == 0
+    for name in ("main-window.png", "results.png", "utterances.png"):
+        image = QImage(str(tmp_path / name))
+        assert image.width() >= 1000 and image.height() >= 600, name

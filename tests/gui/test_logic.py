@@ -1,0 +1,81 @@
+"""The Qt-free helpers behind the views: baselines, Pareto front, ETA, word marking."""
+
+from __future__ import annotations
+
+from speechquant.core.history import RunSummary
+from speechquant.core.metrics import WordOp
+from speechquant.gui.run_panel import EtaClock, format_eta
+from speechquant.gui.runs import find_baseline, pareto_front, run_rows
+from speechquant.gui.utterances_view import mark_words
+
+
+def summary(run_id: int, plan: str | None, group: str | None = None, **kw) -> RunSummary:
+    values = dict(
+        id=run_id,
+        started_at="2026-01-01T00:00:00+00:00",
+        kind="baseline" if plan is None else "bench",
+        source="m",
+        plan_name=plan,
+        plan_summary="float" if plan is None else "dynamic×1",
+        engine="x86",
+        threads=1,
+        wer=10.0,
+        rtf=0.5,
+        rtf_encoder=0.2,
+        model_bytes=1000,
+        file_bytes=1000,
+        n_utterances=3,
+        group_id=group,
+    )
+    values.update(kw)
+    return RunSummary(**values)
+
+
+def test_pareto_front_keeps_the_non_dominated_points():
+    points = [(0.5, 10.0), (0.2, 12.0), (0.3, 9.0), (0.6, 9.0), (0.1, 30.0), (0.2, 12.0)]
+    assert pareto_front(points) == [4, 1, 2]
+    assert pareto_front([]) == []
+
+
+def test_a_run_finds_its_group_baseline_else_a_comparable_one():
+    base_a = summary(1, None, group="a")
+    base_b = summary(2, None, group="b", n_utterances=5)
+    grouped = summary(3, "p", group="a")
+    loose = summary(4, "q", n_utterances=5)
+    other_source = summary(5, "r", source="other")
+    runs = [base_a, base_b, grouped, loose, other_source]
+    assert find_baseline(grouped, runs) is base_a
+    assert find_baseline(loose, runs) is base_b
+    assert find_baseline(other_source, runs) is None
+    assert find_baseline(base_a, runs) is None
+    rows = {row.run.id: row for row in run_rows(runs)}
+    faster = run_rows([base_a, summary(6, "p", group="a", rtf=0.25, model_bytes=250)])[1]
+    assert faster.speedup == 2.0 and faster.size_ratio == 4.0 and faster.delta_wer == 0.0
+    assert rows[1].speedup == 1.0 and rows[1].delta_wer == 0.0
+    assert rows[5].speedup is None and rows[5].delta_wer is None  # nothing to compare with
+
+
+def test_eta_clock_extrapolates_within_a_stage():
+    clock = EtaClock()
+    assert clock.update(0, 10, "bench", now=100.0) is None
+    assert clock.update(2, 10, "bench", now=104.0) == 16.0
+    assert clock.update(0, 4, "calibrating", now=105.0) is None  # a new stage restarts
+    assert clock.update(1, 4, "calibrating", now=106.0) == 3.0
+    assert clock.update(4, 4, "calibrating", now=107.0) == 0.0
+    assert format_eta(75.4) == "ETA 1:15" and format_eta(None) == ""
+
+
+def test_mark_words_highlights_each_kind_of_error():
+    ops = [
+        WordOp("correct", "the", "the"),
+        WordOp("substitution", "cat", "hat"),
+        WordOp("deletion", "sat", None),
+        WordOp("insertion", None, "down<"),
+    ]
+    html, errors = mark_words(ops)
+    assert errors == 3
+    assert html.startswith("the ")
+    assert "hat</span>" in html and "[cat]" in html
+    assert "line-through" in html and "sat</span>" in html
+    assert "down&lt;</span>" in html
+    assert mark_words([])[1] == 0
