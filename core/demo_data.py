@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from importlib import resources
@@ -24,7 +23,7 @@ import soundfile as sf
 
 from .audio import AudioReadError, load_audio
 from .errors import DataError
-from .paths import cache_dir
+from .paths import building_folder, cache_dir
 from .progress import CancelToken, ProgressCallback, check, report
 
 SAMPLE_RATE = 16000
@@ -209,21 +208,6 @@ def _write_manifest(out: Path, sentences: list[str], voice: str, durations: list
             writer.writerow([uid, f"{seconds:.3f}", f"{uid}.wav", text, voice])
 
 
-def _install(built: Path, target: Path, digest: str, count: int) -> None:
-    """Move ``built`` into place; a current build already there (from a racing process) wins."""
-    if target.exists():
-        if _is_current(target, digest, count):
-            return
-        stale = Path(tempfile.mkdtemp(prefix=f".{FOLDER_NAME}-stale-", dir=target.parent))
-        os.replace(target, stale / FOLDER_NAME)
-        shutil.rmtree(stale, ignore_errors=True)
-    try:
-        os.replace(built, target)
-    except OSError:
-        if not _is_current(target, digest, count):
-            raise
-
-
 def build_demo_data(
     progress: ProgressCallback | None = None, cancel: CancelToken | None = None
 ) -> Path:
@@ -244,13 +228,11 @@ def build_demo_data(
     target = root / FOLDER_NAME
     if _is_current(target, digest, len(sentences)):
         return target
-    building = Path(tempfile.mkdtemp(prefix=f".{FOLDER_NAME}-build-", dir=root))
-    try:
+    with building_folder(
+        target, is_current=lambda t: _is_current(t, digest, len(sentences))
+    ) as building:
         voice, durations = _synthesize_all(sentences, building, progress, cancel)
         _write_manifest(building, sentences, voice, durations)
         stamp = {"sentences_sha256": digest, "voice": voice, "sample_rate": SAMPLE_RATE}
         (building / STAMP_NAME).write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
-        _install(building, target, digest, len(sentences))
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
     return target

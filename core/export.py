@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import warnings
 from collections.abc import Iterable, Mapping
@@ -52,6 +51,7 @@ from .export_safety import (
     STATE_FILE,
 )
 from .models import LoadedModel
+from .paths import building_folder
 from .plan import Plan
 from .presets import validate_plan
 from .progress import ProgressCallback, report
@@ -140,9 +140,7 @@ def export_model(
     root = safety.compose_hyperparams((folder / HPARAMS).read_text(), str(folder / HPARAMS))
     loadables = _loadable_files(model)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.export-{os.getpid()}-{secrets.token_hex(4)}")
-    tmp.mkdir()
-    try:
+    with building_folder(out) as tmp:
         report(progress, 0, 3, "exporting: configuration")
         _write_backbones(root, folder, tmp)
         (tmp / HPARAMS).write_text(safety.serialize(root), encoding="utf-8")
@@ -176,10 +174,6 @@ def export_model(
             "files": files,
         }
         (tmp / METADATA).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        _install(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     report(progress, 3, 3, f"exported to {out}")
     return out
 
@@ -194,16 +188,6 @@ def _check_target(out: Path, overwrite: bool) -> None:
     raise ExportError(
         f"{out} already exists; choose a new folder (overwrite=True replaces an earlier export)"
     )
-
-
-def _install(tmp: Path, out: Path) -> None:
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
-    elif out.exists():
-        trash = out.with_name(f".{out.name}.old-{secrets.token_hex(4)}")
-        os.replace(out, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-    os.replace(tmp, out)
 
 
 def _clean_metrics(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import platformdirs
@@ -38,3 +42,38 @@ def shared_speech_dir() -> Path | None:
         if (candidate / "manifest.csv").is_file():
             return candidate
     return None
+
+
+@contextmanager
+def building_folder(
+    target: Path, is_current: Callable[[Path], bool] | None = None
+) -> Iterator[Path]:
+    """Yield an empty temporary sibling of ``target`` to build into; install it on success.
+
+    On normal exit the folder is moved into place atomically, replacing an outdated ``target``
+    (but where ``is_current(target)`` says another process already installed a good one, that one
+    is kept). On any error the temporary folder is removed, so a crash never leaves a half-built
+    ``target``.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", dir=target.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o755)
+        _install_folder(tmp, target, is_current)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _install_folder(tmp: Path, target: Path, is_current: Callable[[Path], bool] | None) -> None:
+    if target.exists() or target.is_symlink():
+        if is_current is not None and is_current(target):
+            return
+        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, trash / "old")
+        shutil.rmtree(trash, ignore_errors=True)
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        if is_current is None or not is_current(target):
+            raise

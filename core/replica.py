@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SourceError
-from .paths import cache_dir
+from .paths import building_folder, cache_dir
 from .progress import ProgressCallback, report
 
 REPLICA_FORMAT = "2"
@@ -133,12 +133,9 @@ def build_replica(size: str, progress: ProgressCallback | None = None) -> Path:
         target / "REPLICA_FORMAT"
     ).read_text().strip() == REPLICA_FORMAT:
         return target
-    if target.exists():
-        shutil.rmtree(target)
     dims = REPLICA_SIZES[size]
     report(progress, 0, 4, f"building replica:wav2vec2-{size}")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+    with building_folder(target) as tmp:
         _write_backbone(tmp / "wav2vec2", dims)
         report(progress, 1, 4, "training tokenizer")
         _write_tokenizer(tmp / "tokenizer.ckpt", dims.vocab)
@@ -151,10 +148,6 @@ def build_replica(size: str, progress: ProgressCallback | None = None) -> Path:
         _write_head(tmp, dims)
         (tmp / "REPLICA_FORMAT").write_text(REPLICA_FORMAT + "\n")
         report(progress, 3, 4, "finishing")
-        tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     report(progress, 4, 4, f"built replica:wav2vec2-{size}")
     return target
 

