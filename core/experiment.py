@@ -24,13 +24,14 @@ from .schemes import get_scheme
 
 @dataclass
 class ExperimentResult:
-    """A benchmark result, the run id it was stored under, and the calibration utterances used."""
+    """A benchmark result, the run id and group it was stored under, the calibration ids used."""
 
     result: dict[str, Any]
     run_id: int | None
     calibration_ids: list[str] = field(default_factory=list)
     baseline_cached: bool = False
     model: LoadedModel | None = None
+    group_id: str | None = None
 
 
 def needs_calibration(plan: Plan) -> bool:
@@ -106,14 +107,20 @@ def run_baseline(
         cached = history.find_baseline(key)
         if cached is not None:
             meta = cached.pop("history", {})
-            return ExperimentResult(cached, meta.get("id"), baseline_cached=True, model=model)
+            return ExperimentResult(
+                cached,
+                meta.get("id"),
+                baseline_cached=True,
+                model=model,
+                group_id=meta.get("group_id") or group_id,
+            )
     result = benchmark(model, dataset, settings, progress=progress, cancel=cancel)
     run_id = None
     if history is not None:
         run_id = history.add_run(
             result, kind="baseline", settings=settings.to_dict(), group_id=group_id, cache_key=key
         )
-    return ExperimentResult(result, run_id, model=model)
+    return ExperimentResult(result, run_id, model=model, group_id=group_id)
 
 
 def run_experiment(
@@ -140,7 +147,7 @@ def run_experiment(
             settings={**settings.to_dict(), "calibration_ids": calib_ids},
             group_id=group_id,
         )
-    return ExperimentResult(result, run_id, calib_ids, model=variant)
+    return ExperimentResult(result, run_id, calib_ids, model=variant, group_id=group_id)
 
 
 def run_compare(

@@ -10,7 +10,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
-from .runs import RunRow, is_baseline, pareto_front, plan_tooltip
+from speechquant.core.plot import pareto_front
+
+from .runs import RunRow, is_baseline, plan_tooltip
 
 PLAN_COLOR = QColor("#1f5fae")
 BASE_COLOR = QColor("#c62828")

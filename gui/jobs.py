@@ -74,15 +74,13 @@ def run_job(
         outcome = RunOutcome(model.source, base.result, base.run_id, base.baseline_cached)
         if not quantized:
             return outcome
-        if base.baseline_cached and base.run_id is not None:
-            group = history.get_run(base.run_id)["history"].get("group_id") or group
         experiment = run_experiment(
             model,
             plan,
             dataset,
             settings,
             history,
-            group_id=group,
+            group_id=base.group_id,
             kind="compare",
             progress=progress,
             cancel=cancel,

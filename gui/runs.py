@@ -72,18 +72,6 @@ def run_rows(runs: Sequence[RunSummary]) -> list[RunRow]:
     return [RunRow(run, find_baseline(run, runs)) for run in runs]
 
 
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the points no other point beats on both x and y (lower is better), by x."""
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
-    front: list[int] = []
-    best = float("inf")
-    for i in order:
-        if points[i][1] < best:
-            front.append(i)
-            best = points[i][1]
-    return front
-
-
 def plan_tooltip(run: RunSummary) -> str:
     name = run.plan_name or "float32 baseline"
     lines = [f"#{run.id} {name}", f"schemes: {run.plan_summary}"]
