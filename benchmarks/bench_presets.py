@@ -55,6 +55,7 @@ def main() -> None:
     tree = build_tree(model.mods)
     calib = [speech_like(2.0, seed) for seed in range(4)]
     wav = speech_like(args.seconds, 99)
+    model.encode(wav)  # page in the float weights first, so RSS growth below is the variants' own
 
     def variant(name: str, plan: Plan | None) -> dict:
         before = rss_bytes()

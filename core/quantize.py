@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from .errors import CalibrationError, PlanError
 from .models import LoadedModel
@@ -35,6 +36,32 @@ def set_engine(engine: str) -> None:
             f"{', '.join(e for e in supported if e != 'none')}"
         )
     torch.backends.quantized.engine = engine
+
+
+def clone_structure(module: nn.Module) -> nn.Module:
+    """A private copy of ``module``'s structure whose tensors share storage with the original.
+
+    Schemes may add, swap or re-type modules and parameters of the copy (quantize, ``.to()``)
+    without touching the original, yet no float weight is duplicated: the copy holds new
+    ``Parameter`` objects over the same storage. Weight-norm parametrized modules are deep-copied.
+    """
+    if parametrize.is_parametrized(module):
+        return copy.deepcopy(module)
+    clone = module.__class__.__new__(module.__class__)
+    clone.__dict__ = module.__dict__.copy()
+    clone._parameters = {
+        name: None if p is None else nn.Parameter(p.data, requires_grad=p.requires_grad)
+        for name, p in module._parameters.items()
+    }
+    clone._buffers = dict(module._buffers)
+    clone._modules = {
+        name: None if child is None else clone_structure(child)
+        for name, child in module._modules.items()
+    }
+    for hooks in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks"):
+        if hooks in module.__dict__:
+            setattr(clone, hooks, type(module.__dict__[hooks])(module.__dict__[hooks]))
+    return clone
 
 
 @dataclass
@@ -65,7 +92,7 @@ class _Rebuild:
                 )
             return self._wrap(module, path, scheme_name)
         if isinstance(scheme, DynamicScheme) and scheme.is_target(module, self.plan.settings):
-            return scheme.prepare(copy.deepcopy(module), self.plan.settings)
+            return scheme.prepare(clone_structure(module), self.plan.settings)
         children = {
             name: self.module(child, f"{path}.{name}" if path else name)
             for name, child in module.named_children()
@@ -76,7 +103,7 @@ class _Rebuild:
         return self._copy_with(module, children)
 
     def _wrap(self, module: nn.Module, path: str, scheme_name: str) -> nn.Module:
-        wrapped = get_scheme(scheme_name).prepare(copy.deepcopy(module), self.plan.settings)
+        wrapped = get_scheme(scheme_name).prepare(clone_structure(module), self.plan.settings)
         self.wrapped.append((scheme_name, wrapped))
         return wrapped
 

@@ -302,3 +302,17 @@ def test_source_errors(tmp_path, monkeypatch):
         open_model(str(tmp_path))
     with pytest.raises(SourceError, match="unknown built-in"):
         open_model("replica:wav2vec2-huge")
+
+
+def test_clone_structure_shares_storage_and_protects_the_original(tiny_model):
+    from speechquant.core.quantize import clone_structure
+
+    original = tiny_model.mods.encoder.enc
+    clone = clone_structure(original)
+    assert clone is not original and clone.linear1.w is not original.linear1.w
+    assert clone.linear1.w.weight.data_ptr() == original.linear1.w.weight.data_ptr()
+    clone.to(torch.bfloat16)
+    clone.linear2.w = nn.Identity()
+    assert original.linear1.w.weight.dtype == torch.float32
+    assert isinstance(original.linear2.w, nn.Linear)
+    assert original.bn1.norm.running_mean.dtype == torch.float32
