@@ -118,7 +118,11 @@ def run_baseline(
     run_id = None
     if history is not None:
         run_id = history.add_run(
-            result, kind="baseline", settings=settings.to_dict(), group_id=group_id, cache_key=key
+            result,
+            kind="baseline",
+            settings={**settings.to_dict(), "data": dataset.source},
+            group_id=group_id,
+            cache_key=key,
         )
     return ExperimentResult(result, run_id, model=model, group_id=group_id)
 
@@ -144,7 +148,7 @@ def run_experiment(
         run_id = history.add_run(
             result,
             kind=kind,
-            settings={**settings.to_dict(), "calibration_ids": calib_ids},
+            settings={**settings.to_dict(), "data": dataset.source, "calibration_ids": calib_ids},
             group_id=group_id,
         )
     return ExperimentResult(result, run_id, calib_ids, model=variant, group_id=group_id)

@@ -79,6 +79,8 @@ class RunSummary:
     file_bytes: int | None
     n_utterances: int | None
     group_id: str | None
+    data: str | None = None
+    """The DATA the run evaluated (``settings["data"]`` as stored); ``None`` when not recorded."""
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for ``speechquant history --json``)."""
@@ -131,6 +133,16 @@ def _plan_columns(result: Mapping[str, Any]) -> tuple[str | None, str]:
     schemes = result.get("scheme_summary") or {}
     parts = [f"{scheme}×{count}" for scheme, count in sorted(schemes.items()) if count]
     return name, ", ".join(parts) or "float"
+
+
+def _data_of(settings_json: str | None) -> str | None:
+    """The ``data`` entry of a run's stored settings (older runs and other callers lack it)."""
+    try:
+        settings = json.loads(settings_json) if settings_json else None
+    except ValueError:
+        return None
+    data = settings.get("data") if isinstance(settings, dict) else None
+    return None if data is None else str(data)
 
 
 def _utterance_row(run_id: int, idx: int, utt: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -253,7 +265,9 @@ class HistoryStore:
 
         ``kind`` is ``"bench"`` or ``"compare"``; a compare run stores its baseline and each plan
         with the same ``group_id`` (see :func:`new_group_id`). ``cache_key`` marks a float baseline
-        that :meth:`find_baseline` can return later. Non-JSON values are stored as strings.
+        that :meth:`find_baseline` can return later. ``settings`` is the run's setup as a dict;
+        its ``"data"`` entry (the DATA evaluated) shows as :attr:`RunSummary.data`. Non-JSON
+        values are stored as strings.
         """
         if not isinstance(result, Mapping) or "source" not in result:
             raise HistoryError("run result has no 'source'; pass one bench --json object")
@@ -329,7 +343,7 @@ class HistoryStore:
         if kind is not None:
             where.append("kind = ?")
             args.append(kind)
-        sql = f"SELECT {_SUMMARY_COLUMNS} FROM runs"
+        sql = f"SELECT {_SUMMARY_COLUMNS}, settings_json FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started_ts DESC, id DESC"
@@ -337,7 +351,9 @@ class HistoryStore:
             sql += " LIMIT ?"
             args.append(max(0, int(limit)))
         with self._connect() as conn:
-            return [RunSummary(*row) for row in conn.execute(sql, args)]
+            return [
+                RunSummary(*row[:-1], data=_data_of(row[-1])) for row in conn.execute(sql, args)
+            ]
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         """The stored ``bench --json`` object incl. utterances, plus ``result["history"]``

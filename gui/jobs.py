@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from speechquant.core.bench import BenchSettings
-from speechquant.core.datasets import open_dataset
-from speechquant.core.experiment import run_baseline, run_experiment
+from speechquant.core.bench import BenchSettings, state_dict_bytes
+from speechquant.core.datasets import Dataset, open_dataset
+from speechquant.core.errors import CalibrationError, SpeechquantError
+from speechquant.core.experiment import (
+    needs_calibration,
+    quantize_model,
+    run_baseline,
+    run_experiment,
+)
+from speechquant.core.export import export_model
 from speechquant.core.history import HistoryStore, new_group_id
 from speechquant.core.models import LoadedModel, open_model
 from speechquant.core.plan import Plan
@@ -112,3 +121,118 @@ def describe(outcome: RunOutcome) -> str:
         f"RTF {result['rtf']:.3f} ({speedup:.2f}× faster), {result['model_bytes'] / 1e6:.2f} MB "
         f"({base['model_bytes'] / result['model_bytes']:.2f}× smaller) — against {text}"
     )
+
+
+@dataclass
+class ExportOutcome:
+    """An export folder written: sizes, calibration, and the run whose metrics it carries."""
+
+    source: str
+    plan_name: str
+    folder: Path
+    calibration_ids: list[str]
+    disk_bytes: int
+    float_bytes: int
+    metrics_run_id: int | None = None
+    model: LoadedModel | None = None
+    """The quantized variant that was written (kept for callers that check it)."""
+
+
+def latest_matching_run(
+    history: HistoryStore, source: str, plan: Plan, calibration_ids: list[str]
+) -> tuple[int, dict[str, Any]] | None:
+    """The newest stored run of exactly this plan on ``source`` that calibrated on the same
+    utterances (so its figures describe the exported weights), as (id, result)."""
+    wanted = plan.to_dict()
+    try:
+        for run in history.list_runs(source=source):
+            if run.plan_name != plan.name:
+                continue
+            result = history.get_run(run.id)
+            meta = result.pop("history", {})
+            stored = result.get("plan") or {}
+            if stored.get("entries") != wanted["entries"] or (
+                stored.get("settings") != wanted["settings"]
+            ):
+                continue
+            used = (meta.get("settings") or {}).get("calibration_ids") or []
+            if list(used) == list(calibration_ids):
+                return run.id, result
+    except SpeechquantError:
+        return None  # metrics are a nice-to-have; an unusable history must not stop the export
+    return None
+
+
+def export_job(
+    model: LoadedModel,
+    plan: Plan,
+    out: str | Path,
+    data: str,
+    settings: BenchSettings,
+    history: HistoryStore | None,
+    overwrite: bool = False,
+) -> Any:
+    """Quantize ``model`` by ``plan`` (calibrating static entries) and write an export folder.
+
+    Calibration comes from ``settings.calib`` or else from ``data`` outside the utterances a
+    benchmark with ``settings`` evaluates, as :func:`run_experiment` picks them, so the export
+    matches the plan's latest run, whose metrics it then records. ``plan`` must be the caller's
+    own copy.
+    """
+    target = Path(out).expanduser()
+
+    def job(progress: ProgressCallback, cancel: CancelToken) -> ExportOutcome:
+        evaluated: Dataset | None = None
+        if needs_calibration(plan) and (settings.calib is None or settings.calib == data):
+            if not data:
+                raise CalibrationError(
+                    "the plan has static entries, which need calibration utterances; choose a "
+                    "dataset or calibration data in the Data settings"
+                )
+            dataset = open_dataset(data, progress=progress, cancel=cancel)
+            evaluated = dataset.first(settings.limit) if settings.limit else dataset
+        variant, calib_ids = quantize_model(model, plan, evaluated, settings, progress, cancel)
+        found = latest_matching_run(history, model.source, plan, calib_ids) if history else None
+        check(cancel)
+        fresh = not target.exists()
+        folder = export_model(
+            variant,
+            target,
+            calibration_ids=calib_ids,
+            metrics=found[1] if found else None,
+            progress=progress,
+            overwrite=overwrite,
+        )
+        if cancel.cancelled and fresh:  # cancelled while writing: leave nothing behind
+            shutil.rmtree(folder, ignore_errors=True)
+            check(cancel)
+        disk = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        return ExportOutcome(
+            source=model.source,
+            plan_name=plan.name,
+            folder=folder,
+            calibration_ids=calib_ids,
+            disk_bytes=disk,
+            float_bytes=state_dict_bytes(model.mods),
+            metrics_run_id=found[0] if found else None,
+            model=variant,
+        )
+
+    return job
+
+
+def describe_export(outcome: ExportOutcome) -> str:
+    """One log line: where, how big against the float state_dict, calibration, metrics."""
+    disk, base = outcome.disk_bytes, outcome.float_bytes
+    text = (
+        f"exported {outcome.source} [{outcome.plan_name}] to {outcome.folder}: "
+        f"{disk / 1e6:.2f} MB on disk, float state_dict {base / 1e6:.2f} MB"
+        + (f" ({base / disk:.2f}× smaller)" if disk else "")
+    )
+    ids = outcome.calibration_ids
+    if ids:
+        shown = ", ".join(ids[:5]) + (f", … ({len(ids)} in all)" if len(ids) > 5 else "")
+        text += f"; calibrated on {shown}"
+    if outcome.metrics_run_id is not None:
+        text += f"; metrics of run #{outcome.metrics_run_id} included"
+    return text

@@ -25,6 +25,7 @@ from speechquant.core.presets import make_preset, validate_plan
 from speechquant.core.tree import ModuleTree, build_tree
 
 from .estimate import human_bytes
+from .export_action import Exporter
 from .jobs import Loaded, RunOutcome, describe, load_job, run_job
 from .model_bar import ModelBar
 from .plan_panel import PlanPanel
@@ -110,6 +111,8 @@ class MainWindow(QMainWindow):
         self.model_bar.sourceRequested.connect(self.open_source)
         self.addToolBar(self.model_bar)
         self.recent_menu = self.model_bar.recent_menu
+        self.exporter = Exporter(self)
+        self.model_bar.addAction(self.exporter.action)
         self._build_menus()
         self._wire()
         self.results.set_current_source(None)
@@ -127,6 +130,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.model_bar.folder_action)
         file_menu.addAction(self.model_bar.hf_action)
         file_menu.addMenu(self.model_bar.recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(self.exporter.action)
         file_menu.addSeparator()
         file_menu.addAction("Quit", QKeySequence.StandardKey.Quit, self.close)
         plan_menu = menus.addMenu("&Plan")

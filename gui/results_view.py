@@ -53,6 +53,13 @@ def local_time(text: str) -> str:
     return (stamp.astimezone() if stamp.tzinfo else stamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def data_label(data: str | None) -> str:
+    """A DATA spec as shown in the table: a path's last part (``-`` when not recorded)."""
+    if not data:
+        return "-"
+    return data.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or data
+
+
 def _f(value: float | None, spec: str, suffix: str = "") -> str:
     return "-" if value is None else format(value, spec) + suffix
 
@@ -72,6 +79,7 @@ COLUMNS: list[tuple[str, Any, Any]] = [
     ("size ×", lambda r: _f(r.size_ratio, ".2f", "×"), lambda r: r.size_ratio),
     ("utts", lambda r: _f(r.run.n_utterances, "d"), lambda r: r.run.n_utterances),
     ("threads", lambda r: _f(r.run.threads, "d"), lambda r: r.run.threads),
+    ("data", lambda r: data_label(r.run.data), lambda r: r.run.data or ""),
     ("engine", lambda r: r.run.engine or "-", lambda r: r.run.engine or ""),
     ("kind", lambda r: r.run.kind, lambda r: r.run.kind),
     ("model", lambda r: r.run.source, lambda r: r.run.source),
@@ -117,7 +125,7 @@ class RunsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in NUMERIC:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{row.run.source}\n{row.run.plan_summary}"
+            return f"{row.run.source}\n{row.run.plan_summary}\ndata: {row.run.data or '-'}"
         return None
 
 

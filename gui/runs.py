@@ -50,11 +50,21 @@ class RunRow:
         return self.run.wer - base.wer
 
 
-def find_baseline(run: RunSummary, runs: Sequence[RunSummary]) -> RunSummary | None:
-    """The float run ``run`` compares with: one of its group, else the latest comparable one.
+def comparable(run: RunSummary, base: RunSummary) -> bool:
+    """Measured on the same setup: same source, DATA, threads and utterance count.
 
-    Comparable: same source, utterance count and threads (what the history keeps of the setup).
+    Runs stored before the DATA was recorded (``data`` None) only pair with each other.
     """
+    return (
+        base.source == run.source
+        and base.data == run.data
+        and base.threads == run.threads
+        and base.n_utterances == run.n_utterances
+    )
+
+
+def find_baseline(run: RunSummary, runs: Sequence[RunSummary]) -> RunSummary | None:
+    """The float run ``run`` compares with: one of its group, else the latest comparable one."""
     if is_baseline(run):
         return None
     floats = [r for r in runs if is_baseline(r) and r.source == run.source]
@@ -62,7 +72,7 @@ def find_baseline(run: RunSummary, runs: Sequence[RunSummary]) -> RunSummary | N
         grouped = [r for r in floats if r.group_id == run.group_id]
         if grouped:
             return max(grouped, key=lambda r: r.id)
-    same = [r for r in floats if r.n_utterances == run.n_utterances and r.threads == run.threads]
+    same = [r for r in floats if comparable(run, r)]
     earlier = [r for r in same if r.id < run.id]
     pool = earlier or same
     return max(pool, key=lambda r: r.id) if pool else None
@@ -82,4 +92,5 @@ def plan_tooltip(run: RunSummary) -> str:
     if run.model_bytes is not None:
         lines.append(f"size {run.model_bytes / 1e6:.2f} MB")
     lines.append(f"{run.n_utterances} utterances, {run.threads} threads, {run.engine}")
+    lines.append(f"data: {run.data or 'not recorded'}")
     return "\n".join(lines)

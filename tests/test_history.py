@@ -118,7 +118,7 @@ def test_round_trip_with_utterances_and_settings(store: HistoryStore) -> None:
         id=run_id, started_at=result["started_at"], kind="bench", source=result["source"],
         plan_name="tutorial", plan_summary="bf16×2, dynamic_int8×24", engine="x86", threads=4,
         wer=12.5, rtf=0.125, rtf_encoder=0.05, model_bytes=151_000_000, file_bytes=151_500_000,
-        n_utterances=3, group_id=None,
+        n_utterances=3, group_id=None, data="demo",
     )  # fmt: skip
     assert summary.as_dict()["plan_name"] == "tutorial"
     assert count(store.path, "utterances") == 3
@@ -131,6 +131,19 @@ def test_run_without_utterances_or_plan(store: HistoryStore) -> None:
     assert stored == result
     summary = store.list_runs()[0]
     assert summary.plan_name is None and summary.plan_summary == "float"
+
+
+def test_summary_data_comes_from_the_stored_settings(store: HistoryStore) -> None:
+    ids = [
+        store.add_run(bench_result(), settings={"data": "/corpus/dev", "limit": 2}),
+        store.add_run(bench_result(), settings={"limit": 2}),  # recorded before "data" existed
+        store.add_run(bench_result()),
+    ]
+    with sqlite3.connect(store.path) as conn:  # an odd row must not break the listing
+        conn.execute("UPDATE runs SET settings_json = '[1, 2]' WHERE id = ?", (ids[2],))
+    data = {run.id: run.data for run in store.list_runs()}
+    assert data == {ids[0]: "/corpus/dev", ids[1]: None, ids[2]: None}
+    assert store.list_runs()[-1].as_dict()["data"] == "/corpus/dev"
 
 
 def test_compare_group(store: HistoryStore) -> None:
