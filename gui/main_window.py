@@ -27,6 +27,7 @@ from speechquant.core.tree import ModuleTree, build_tree
 from .estimate import human_bytes
 from .export_action import Exporter
 from .jobs import Loaded, RunOutcome, describe, load_job, run_job
+from .microphone_tab import MicrophoneTab
 from .model_bar import ModelBar
 from .plan_panel import PlanPanel
 from .results_view import ResultsView
@@ -97,6 +98,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(split, "Plan")
         self.tabs.addTab(self.results, "Results")
         self.tabs.addTab(self.utterances, "Utterances")
+        self.microphone = MicrophoneTab.for_window(self)
+        self.tabs.addTab(self.microphone, "Microphone")
         self.setCentralWidget(self.tabs)
         dock = QDockWidget("Run", self)
         dock.setObjectName("runDock")
@@ -376,6 +379,7 @@ class MainWindow(QMainWindow):
             self.run_panel.cancel_button.setEnabled(False)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.microphone.shutdown()
         if self.job is not None:
             self.job.cancel()
             self.job.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -37,3 +38,49 @@ def tiny_model():
     from speechquant.core.models import open_model
 
     return open_model("replica:wav2vec2-tiny")
+
+
+SENTENCE = "Please call Stella and ask her to bring these things with her from the store."
+
+
+@pytest.fixture(scope="session")
+def virtual_mic():
+    """A private PulseAudio server whose default source hears what ``play()`` plays.
+
+    Skips where the pulseaudio binary is absent. ``PULSE_SERVER`` points this process (and its
+    children) at it, and PortAudio re-lists its devices, for the session.
+    """
+    from speechquant.core.microphone import refresh_devices
+
+    from .audio_fixtures import PulseServer
+
+    server = PulseServer()
+    previous = os.environ.get("PULSE_SERVER")
+    os.environ["PULSE_SERVER"] = server.server
+    try:
+        refresh_devices()
+        yield server
+    finally:
+        server.stop()
+        if previous is None:
+            os.environ.pop("PULSE_SERVER", None)
+        else:
+            os.environ["PULSE_SERVER"] = previous
+        with contextlib.suppress(Exception):
+            refresh_devices()
+
+
+@pytest.fixture(scope="session")
+def spoken_sentence(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """SENTENCE spoken by Festival's US English voice, as (text, wav path)."""
+    from .audio_fixtures import synthesize
+
+    return SENTENCE, synthesize(SENTENCE, tmp_path_factory.mktemp("speech") / "sentence.wav")
+
+
+@pytest.fixture(scope="session")
+def demo_whisper():
+    """The real Whisper tiny.en (``demo:whisper-tiny-en``), loaded once per session."""
+    from speechquant.core.models import open_model
+
+    return open_model("demo:whisper-tiny-en")

@@ -13,6 +13,7 @@ from ..metrics import DEFAULT_NORMALIZER, NORMALIZERS
 from ..plan import DYNAMIC_DTYPES, ENGINES
 from ..presets import PRESETS
 from . import commands
+from .listen import add_listen_parser
 
 SOURCE_HELP = (
     "model: a built-in (demo:whisper-tiny-en, replica:wav2vec2-{tiny,base,large}), a local SpeechBrain "
@@ -122,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", help="dynamic/bf16 plan JSON to apply first")
     p.add_argument("--engine", choices=ENGINES)
     p.set_defaults(func=commands.cmd_transcribe)
+
+    add_listen_parser(sub, SOURCE_HELP, DATA_HELP)
 
     p = sub.add_parser("history", help="list past runs from the results store")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -1,0 +1,425 @@
+"""The Microphone tab: record, see the waveform, read the float and quantized transcripts live.
+
+Capture runs on PortAudio's thread and only fills a queue; a 30 ms QTimer on the GUI thread
+drains it into the recording, the segmenter (cheap), the level meter and the waveform. Segments go
+to a :class:`~.live_worker.LiveWorker` in a QThread that builds the models (the float one and,
+where the window's plan quantizes anything, its variant) and transcribes every segment with both.
+The recording can be saved with a typed reference into a user dataset usable as DATA everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from speechquant.core.errors import AudioDeviceError, SpeechquantError
+from speechquant.core.live import FLOAT, QUANTIZED, SegmentResult
+from speechquant.core.microphone import AudioSource, MicrophoneSource, list_input_devices
+from speechquant.core.models import LoadedModel
+from speechquant.core.plan import Plan
+from speechquant.core.recording import Recording, save_to_dataset, user_datasets
+from speechquant.core.segmenter import Segmenter, SegmenterSettings, level_db
+
+from .live_worker import LiveWorker, ModelsFactory, Waveform, transcriber_factory
+from .worker import Job, start_worker
+
+TICK_MS = 30
+SourceFactory = Callable[[Any, int], AudioSource]
+
+
+def default_source(device: Any, rate: int) -> AudioSource:
+    return MicrophoneSource(device, sample_rate=rate)
+
+
+class MicrophoneTab(QWidget):
+    """``models_for(model, plan)`` builds the transcriber in the worker (see :meth:`for_window`)."""
+
+    message = Signal(str, str)  # text, level (info/warning/error)
+    recordingStarted = Signal()
+    recordingStopped = Signal()
+    modelsReady = Signal(list)
+    segmentTranscribed = Signal(object)
+    idle = Signal()
+
+    def __init__(
+        self,
+        model: Callable[[], LoadedModel | None],
+        plan: Callable[[], Plan | None],
+        models_for: Callable[[LoadedModel, Plan | None], ModelsFactory],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.model_provider = model
+        self.plan_provider = plan
+        self.models_for = models_for
+        self.source_factory: SourceFactory = default_source
+        self.source: AudioSource | None = None
+        self.recording: Recording | None = None
+        self.segmenter: Segmenter | None = None
+        self.worker: LiveWorker | None = None
+        self.job: Job | None = None
+        self.results: list[SegmentResult] = []
+        self._listed = False
+        self.timer = QTimer(self)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self._tick)
+        self._build()
+        self._update_buttons()
+
+    @classmethod
+    def for_window(cls, window: Any) -> MicrophoneTab:
+        """The tab wired to the main window's model, plan, calibration settings and log."""
+
+        def models_for(model: LoadedModel, plan: Plan | None) -> ModelsFactory:
+            bench = window.settings_panel.bench_settings()
+            calib = bench.calib or window.settings_panel.dataset_spec() or None
+            return transcriber_factory(model, plan, calib, bench.calib_n)
+
+        tab = cls(lambda: window.model, window.current_plan, models_for)
+        tab.message.connect(window.log)
+        return tab
+
+    # --- construction ----------------------------------------------------------------------
+    def _build(self) -> None:
+        self.device = QComboBox()
+        self.device.setMinimumWidth(260)
+        self.device.addItem("Default input", None)
+        self.refresh_button = QPushButton("↻")
+        self.refresh_button.setToolTip("List the input devices again")
+        self.refresh_button.setFixedWidth(32)
+        self.refresh_button.clicked.connect(self.refresh_devices)
+        self.mode = QComboBox()
+        self.mode.addItem("Continuous (voice activity)", "continuous")
+        self.mode.addItem("Push to talk", "push-to-talk")
+        self.record_button = QPushButton("● Record")
+        self.record_button.setObjectName("recordButton")
+        self.record_button.clicked.connect(self.toggle_recording)
+        self.talk_button = QPushButton("Hold to talk")
+        self.talk_button.pressed.connect(self.talk_pressed)
+        self.talk_button.released.connect(self.talk_released)
+        top = QHBoxLayout()
+        for label, widget in (("Input", self.device), ("Mode", self.mode)):
+            top.addWidget(QLabel(label))
+            top.addWidget(widget)
+            if widget is self.device:
+                top.addWidget(self.refresh_button)
+        top.addStretch(1)
+        top.addWidget(self.talk_button)
+        top.addWidget(self.record_button)
+
+        self.meter = QProgressBar()
+        self.meter.setRange(0, 60)
+        self.meter.setFormat("-∞ dBFS")
+        self.meter.setMaximumHeight(16)
+        self.speech = QLabel("")
+        self.speech.setMinimumWidth(80)
+        meter_row = QHBoxLayout()
+        meter_row.addWidget(QLabel("Level"))
+        meter_row.addWidget(self.meter, 1)
+        meter_row.addWidget(self.speech)
+        self.waveform = Waveform()
+
+        self.panes: dict[str, QPlainTextEdit] = {}
+        self.pane_boxes: dict[str, QGroupBox] = {}
+        split = QSplitter(Qt.Orientation.Horizontal)
+        for name, title in ((FLOAT, "Float model"), (QUANTIZED, "Quantized model")):
+            box = QGroupBox(title)
+            pane = QPlainTextEdit()
+            pane.setReadOnly(True)
+            pane.setObjectName(f"{name}Transcript")
+            QVBoxLayout(box).addWidget(pane)
+            self.panes[name], self.pane_boxes[name] = pane, box
+            split.addWidget(box)
+
+        self.dataset = QComboBox()
+        self.dataset.setEditable(True)
+        self.dataset.setMinimumWidth(160)
+        self.reference = QLineEdit()
+        self.reference.setPlaceholderText("reference: type exactly what was said")
+        self.save_button = QPushButton("Save to dataset")
+        self.save_button.clicked.connect(self.save_recording)
+        save_row = QHBoxLayout()
+        save_row.addWidget(QLabel("Dataset"))
+        save_row.addWidget(self.dataset)
+        save_row.addWidget(self.reference, 1)
+        save_row.addWidget(self.save_button)
+        self.status = QLabel("press Record to transcribe the microphone")
+        self.status.setWordWrap(True)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(meter_row)
+        layout.addWidget(self.waveform)
+        layout.addWidget(split, 1)
+        layout.addLayout(save_row)
+        layout.addWidget(self.status)
+        self._fill_datasets()
+
+    def _fill_datasets(self) -> None:
+        current = self.dataset.currentText().strip() or "my-recordings"
+        self.dataset.clear()
+        names = user_datasets()
+        self.dataset.addItems(names if current in names else [current, *names])
+        self.dataset.setCurrentText(current)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._listed:  # PortAudio is only touched once the tab is looked at
+            self.refresh_devices()
+
+    # --- state -----------------------------------------------------------------------------
+    @property
+    def capturing(self) -> bool:
+        return self.source is not None
+
+    @property
+    def busy(self) -> bool:
+        """Capturing, or still transcribing what was captured."""
+        return self.capturing or self.job is not None
+
+    def _update_buttons(self) -> None:
+        finishing = self.job is not None and not self.capturing
+        self.record_button.setText("■ Stop" if self.capturing else "● Record")
+        self.record_button.setEnabled(not finishing)
+        self.talk_button.setEnabled(self.capturing and self.mode.currentData() == "push-to-talk")
+        for widget in (self.device, self.refresh_button, self.mode):
+            widget.setEnabled(not self.busy)
+        self.save_button.setEnabled(
+            not self.capturing and self.recording is not None and self.recording.samples > 0
+        )
+
+    def say(self, text: str, level: str = "info") -> None:
+        """One line in the tab (errors in red) and in the window's log."""
+        color = {"error": "#c62828", "warning": "#a65c00"}.get(level, "#222")
+        self.status.setStyleSheet(f"color: {color}")
+        self.status.setText(text)
+        self.message.emit(text, level)
+
+    # --- devices ---------------------------------------------------------------------------
+    def refresh_devices(self) -> None:
+        if self.capturing:
+            return
+        self._listed = True
+        keep = self.device.currentData()
+        self.device.clear()
+        self.device.addItem("Default input", None)
+        try:
+            devices = list_input_devices()
+        except AudioDeviceError as exc:
+            self.say(str(exc), "error")
+            return
+        for device in devices:
+            self.device.addItem(device.label(), device.index)
+        if not devices:
+            self.say("no audio input device found; connect a microphone or start an audio server")
+        index = self.device.findData(keep)
+        self.device.setCurrentIndex(max(0, index))
+
+    def select_device(self, name: str) -> bool:
+        """Choose the first device whose label contains ``name``."""
+        for i in range(self.device.count()):
+            if self.device.itemData(i) is not None and name in self.device.itemText(i):
+                self.device.setCurrentIndex(i)
+                return True
+        return False
+
+    # --- recording -------------------------------------------------------------------------
+    def toggle_recording(self) -> None:
+        if self.capturing:
+            self.stop_recording()
+        else:
+            self.start_recording()
+
+    def start_recording(self) -> bool:
+        model = self.model_provider()
+        if model is None:
+            self.say("open a model before recording", "error")
+            return False
+        if self.busy:
+            self.say("still transcribing the last recording; wait a moment", "warning")
+            return False
+        try:
+            plan = self.plan_provider()
+            quantized = plan is not None and bool(plan.entries) and not plan.is_float()
+            factory = self.models_for(model, plan if quantized else None)
+            settings = SegmenterSettings(mode=str(self.mode.currentData()))
+            source = self.source_factory(self.device.currentData(), model.sample_rate)
+            source.start()
+        except SpeechquantError as exc:
+            self.say(str(exc), "error")
+            return False
+        self.source = source
+        self.recording = Recording(source.sample_rate)
+        self.segmenter = Segmenter(source.sample_rate, settings)
+        self.results = []
+        for pane in self.panes.values():
+            pane.clear()
+        name = plan.name if plan is not None and quantized else "none"
+        self.pane_boxes[QUANTIZED].setTitle(f"Quantized model — plan {name}")
+        if not quantized:
+            self.panes[QUANTIZED].setPlainText(
+                "The plan in the Plan tab quantizes nothing; choose a preset or schemes there."
+            )
+        self.waveform.reset(source.sample_rate)
+        worker = LiveWorker(factory)
+        worker.ready.connect(self._models_ready)
+        worker.segmentDone.connect(self._segment_done)
+        worker.segmentFailed.connect(self._segment_failed)
+        worker.failed.connect(self._worker_failed)
+        self.worker = worker
+        self.job = start_worker(worker, on_done=self._worker_done)
+        self.timer.start()
+        self._update_buttons()
+        self.say(f"recording from {source.name} at {source.sample_rate} Hz; preparing the models…")
+        self.recordingStarted.emit()
+        return True
+
+    def stop_recording(self, error: str | None = None) -> None:
+        """Stop capturing; what was captured is still segmented, transcribed and kept."""
+        source, self.source = self.source, None
+        if source is None:
+            return
+        self.timer.stop()
+        source.stop()
+        try:
+            blocks = source.drain()
+        except AudioDeviceError:
+            blocks = []
+        self._consume(blocks)
+        if self.segmenter is not None and self.worker is not None:
+            for segment in self.segmenter.flush():
+                self.worker.submit(segment)
+        if self.worker is not None:
+            self.worker.finish()
+        self.meter.setValue(0)
+        self.speech.setText("")
+        self._update_buttons()
+        seconds = self.recording.duration if self.recording else 0.0
+        if error:
+            self.say(error, "error")
+        else:
+            self.say(f"stopped after {seconds:.1f} s; type the reference to save the recording")
+        self.recordingStopped.emit()
+
+    def talk_pressed(self) -> None:
+        if self.segmenter is not None and self.capturing:
+            for segment in self.segmenter.press():
+                self._submit(segment)
+
+    def talk_released(self) -> None:
+        if self.segmenter is not None and self.capturing:
+            for segment in self.segmenter.release():
+                self._submit(segment)
+
+    def _submit(self, segment: Any) -> None:
+        if self.worker is not None:
+            self.worker.submit(segment)
+
+    @Slot()
+    def _tick(self) -> None:
+        if self.source is None:
+            return
+        try:
+            blocks = self.source.drain()
+        except AudioDeviceError as exc:
+            self.stop_recording(str(exc))
+            return
+        self._consume(blocks)
+        if self.source.exhausted:  # a file source has ended
+            self.stop_recording()
+
+    def _consume(self, blocks: list[np.ndarray]) -> None:
+        if not blocks or self.recording is None or self.segmenter is None:
+            return
+        audio = np.concatenate(blocks)
+        self.recording.append(audio)
+        for segment in self.segmenter.push(audio):
+            self._submit(segment)
+        db = level_db(audio)
+        self.meter.setValue(int(np.clip(db + 60.0, 0, 60)))
+        self.meter.setFormat(f"{db:.0f} dBFS" if db > -120 else "-∞ dBFS")
+        self.speech.setText("● speech" if self.segmenter.in_segment else "")
+        self.waveform.add(audio)
+
+    # --- transcription ---------------------------------------------------------------------
+    @Slot(list)
+    def _models_ready(self, names: list[str]) -> None:
+        if self.capturing:
+            self.say(f"listening ({' and '.join(names)} model{'s' if len(names) > 1 else ''})")
+        self.modelsReady.emit(names)
+
+    @Slot(object)
+    def _segment_done(self, result: SegmentResult) -> None:
+        self.results.append(result)
+        span = f"[{result.start:.1f}–{result.start + result.duration:.1f} s]"
+        for output in result.outputs:
+            pane = self.panes.get(output.name)
+            if pane is not None:
+                pane.appendPlainText(
+                    f"{span} {output.text or '…'}\n"
+                    f"    latency {output.latency:.2f} s · RTF {output.rtf:.3f}"
+                )
+        self.segmentTranscribed.emit(result)
+
+    @Slot(str)
+    def _segment_failed(self, text: str) -> None:
+        self.say(f"a segment could not be transcribed: {text}", "warning")
+
+    @Slot(str)
+    def _worker_failed(self, text: str) -> None:
+        if self.capturing:
+            self.stop_recording()
+        self.say(f"live transcription stopped: {text}", "error")
+
+    def _worker_done(self, job: Job) -> None:
+        if job is self.job:
+            self.job, self.worker = None, None
+        self._update_buttons()
+        self.idle.emit()
+
+    # --- saving ----------------------------------------------------------------------------
+    def save_recording(self) -> str | None:
+        """Save the recording and the typed reference into the chosen user dataset."""
+        if self.recording is None or self.recording.samples == 0:
+            self.say("nothing recorded yet", "error")
+            return None
+        name = self.dataset.currentText().strip()
+        try:
+            path = save_to_dataset(
+                self.recording.audio(),
+                self.recording.sample_rate,
+                self.reference.text(),
+                name,
+            )
+        except SpeechquantError as exc:
+            self.say(str(exc), "error")
+            return None
+        self.reference.clear()
+        self._fill_datasets()
+        self.say(f"saved {path.name} to dataset {name}; use {path.parent} as DATA")
+        return str(path)
+
+    def shutdown(self, wait_ms: int = 60_000) -> None:
+        """Stop capture and transcription (window closing)."""
+        if self.capturing:
+            self.stop_recording()
+        if self.job is not None:
+            self.job.cancel()
+            self.job.wait(wait_ms)
