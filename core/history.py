@@ -14,7 +14,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -351,9 +351,8 @@ class HistoryStore:
             sql += " LIMIT ?"
             args.append(max(0, int(limit)))
         with self._connect() as conn:
-            return [
-                RunSummary(*row[:-1], data=_data_of(row[-1])) for row in conn.execute(sql, args)
-            ]
+            rows = conn.execute(sql, args).fetchall()
+        return [replace(RunSummary(*row[:-1]), data=_data_of(row[-1])) for row in rows]
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         """The stored ``bench --json`` object incl. utterances, plus ``result["history"]``

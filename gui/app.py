@@ -101,10 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _screenshot(args.source, args.screenshot)
 
     from .main_window import MainWindow
+    from .preload import start_preimport
 
     app = _application()
     window = MainWindow()
     window.show()
+    start_preimport()  # the first model load then skips the speechbrain/transformers imports
     if args.source:
         window.open_source(args.source)
     return int(app.exec())

@@ -23,6 +23,8 @@ from speechquant.core.plan import Plan
 from speechquant.core.progress import CancelToken, ProgressCallback, check
 from speechquant.core.tree import ModuleTree, build_tree
 
+from .preload import wait_preimport
+
 
 @dataclass
 class Loaded:
@@ -34,6 +36,7 @@ def load_job(source: str) -> Any:
     """Open ``source`` and build its module tree."""
 
     def job(progress: ProgressCallback, cancel: CancelToken) -> Loaded:
+        wait_preimport()  # never import speechbrain alongside the startup pre-import
         model = open_model(source, progress=progress)
         check(cancel)
         return Loaded(model, build_tree(model.mods))

@@ -56,6 +56,22 @@ def test_a_run_finds_its_group_baseline_else_a_comparable_one():
     assert rows[5].speedup is None and rows[5].delta_wer is None  # nothing to compare with
 
 
+def test_without_a_group_the_baseline_must_share_the_data():
+    on_dev = summary(1, None, data="/corpus/dev")
+    on_test = summary(2, None, data="/corpus/test")
+    legacy = summary(3, None)  # stored before runs recorded their DATA
+    dev_run = summary(4, "p", data="/corpus/dev")
+    other_threads = summary(5, "p", data="/corpus/test", threads=4)
+    old_run = summary(6, "p")
+    grouped = summary(7, "p", group="g", data="/corpus/dev")
+    in_group = summary(8, None, group="g", data="/corpus/test")  # the group decides
+    runs = [on_dev, on_test, legacy, dev_run, other_threads, old_run, grouped, in_group]
+    assert find_baseline(dev_run, runs) is on_dev  # not the newer baseline on other data
+    assert find_baseline(other_threads, runs) is None
+    assert find_baseline(old_run, runs) is legacy
+    assert find_baseline(grouped, runs) is in_group
+
+
 def test_eta_clock_extrapolates_within_a_stage():
     clock = EtaClock()
     assert clock.update(0, 10, "bench", now=100.0) is None

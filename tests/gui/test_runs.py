@@ -56,6 +56,7 @@ def test_a_full_run_fills_table_chart_and_utterances(qtbot, window, tiny_data):
     # a row each for the float baseline and the plan, a point each on the chart
     assert window.results.model.rowCount() == 2
     assert sorted(window.results.scatter.run_ids) == [outcome.baseline_id, outcome.run_id]
+    assert {row.run.data for row in window.results.model.rows} == {str(tiny_data)}
     assert window.results.bars.speedup.values and window.results.bars.shrink.values[0] > 1.0
     page = window.utterances.browser.toPlainText()
     assert "utt0" in page and "hello world" in page and "#" + str(outcome.run_id) in page

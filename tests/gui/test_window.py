@@ -180,6 +180,42 @@ def test_results_table_charts_compare_and_delete(qtbot, window, three_runs):
     assert f"#{slow}" in window.run_panel.log.toPlainText()
 
 
+def test_the_data_column_shows_each_runs_dataset_and_pairs_by_it(qtbot, window):
+    source = "replica:wav2vec2-tiny"
+    hyps = ["hello world", "the cat sat"]
+    on_dev = window.history.add_run(
+        fake_result(source, None, 10.0, 0.4, 4000, hyps),
+        kind="baseline",
+        settings={"data": "/corpus/dev"},
+    )
+    on_test = window.history.add_run(
+        fake_result(source, None, 5.0, 0.8, 4000, hyps),
+        kind="baseline",
+        settings={"data": "/corpus/test"},
+    )
+    plan = window.history.add_run(
+        fake_result(source, "p", 12.0, 0.2, 1000, hyps), settings={"data": "/corpus/dev"}
+    )
+    legacy = window.history.add_run(fake_result(source, "old", 12.0, 0.2, 1000, hyps))
+    results = window.results
+    results.set_current_source(source)
+    headers = [
+        results.model.headerData(c, Qt.Orientation.Horizontal)
+        for c in range(results.model.columnCount())
+    ]
+    column = headers.index("data")
+    shown = {
+        int(results.proxy.index(r, 0).data()): results.proxy.index(r, column).data()
+        for r in range(results.proxy.rowCount())
+    }
+    assert shown == {on_dev: "dev", on_test: "test", plan: "dev", legacy: "-"}
+    rows = {row.run.id: row for row in results.model.rows}
+    assert rows[plan].baseline.id == on_dev and rows[plan].speedup == 2.0  # not the newer one
+    assert rows[legacy].baseline is None
+    tip = results.proxy.index(0, column).data(Qt.ItemDataRole.ToolTipRole)
+    assert "data: " in tip
+
+
 def test_error_dialogs_show_when_enabled(qtbot, gui_settings, history, tiny_model, tmp_path):
     window = MainWindow(settings=gui_settings, history=history, show_error_dialogs=True)
     qtbot.addWidget(window)
