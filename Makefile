@@ -37,8 +37,8 @@ contract: $(STAMP) ## import contract: core never imports Qt, pyqtgraph or gui
 test: $(STAMP) system-deps lint typecheck contract ## everything CI runs: lint, types, import contract, pytest
 	$(PY) -m pytest -q
 
-test-fast: $(STAMP) ## pytest without the slow real-model tests
-	$(PY) -m pytest -q -m "not slow"
+test-fast: $(STAMP) ## pytest without the slow real-model and real-audio tests
+	$(PY) -m pytest -q -m "not slow and not audio"
 
 demo: $(STAMP) system-deps ## compare presets on the built-in Whisper tiny.en and demo speech
 	$(VENV)/bin/speechquant demo
