@@ -14,6 +14,7 @@ from ..plan import DYNAMIC_DTYPES, ENGINES
 from ..presets import PRESETS
 from . import commands
 from .listen import add_listen_parser
+from .search_commands import add_search_parsers
 
 SOURCE_HELP = (
     "model: a built-in (demo:whisper-tiny-en, replica:wav2vec2-{tiny,base,large}), a local SpeechBrain "
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_transcribe)
 
     add_listen_parser(sub, SOURCE_HELP, DATA_HELP)
+    add_search_parsers(sub, SOURCE_HELP, DATA_HELP)
 
     p = sub.add_parser("history", help="list past runs from the results store")
     p.add_argument("--json", action="store_true", help="print JSON")
