@@ -1,0 +1,231 @@
+"""``speechquant sensitivity`` and ``speechquant search``: per-unit analysis and automatic plans."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..bench import BenchSettings
+from ..datasets import open_dataset
+from ..errors import DataError
+from ..history import HistoryStore
+from ..measure import OBJECTIVES
+from ..metrics import DEFAULT_NORMALIZER, NORMALIZERS
+from ..models import LoadedModel, open_model
+from ..plan import DYNAMIC_DTYPES, ENGINES, QuantSettings
+from ..search import ALGORITHM, SearchSettings, default_engines, run_search
+from ..search_report import format_search, plot_search
+from ..sensitivity import DEFAULT_SCHEMES, SensitivitySettings, format_sensitivity, run_sensitivity
+from ..tree import build_tree
+from ..units import Unit, default_units, merge_families, units_at_depth, units_from_paths
+from .tqdm_progress import TqdmProgress
+
+UNITS_HELP = (
+    "Units: by default wav2vec2 gives feature_extractor, feature_projection, pos_conv_embed, "
+    "each encoder layer, enc and ctc_lin; Whisper gives encoder conv1/conv2, each encoder layer "
+    "and each decoder layer; other models the modules at depth 2."
+)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _common(p: argparse.ArgumentParser, source_help: str, data_help: str) -> None:
+    p.add_argument("source", help=source_help)
+    p.add_argument("--data", required=True, help=data_help)
+    p.add_argument(
+        "--schemes",
+        nargs="+",
+        choices=DEFAULT_SCHEMES,
+        default=list(DEFAULT_SCHEMES),
+        help="schemes to try per unit (default: all that apply)",
+    )
+    p.add_argument("--depth", type=int, help="units: the modules at this tree depth instead")
+    p.add_argument("--unit", action="append", metavar="PATH", help="a unit by module path (repeat)")
+    p.add_argument(
+        "--coarse", action="store_true", help="one unit per family (e.g. all encoder layers)"
+    )
+    p.add_argument("--limit", type=int, help="use the first N utterances (sorted order)")
+    p.add_argument("--calib", help="calibration DATA for static units (default: DATA, disjoint)")
+    p.add_argument("--calib-n", type=int, default=10, help="calibration utterances (default 10)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed warm-up utterances (default 1)")
+    p.add_argument("--repeats", type=int, default=1, help="timed repeats, median kept (default 1)")
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--dynamic-dtype", choices=DYNAMIC_DTYPES, default="qint8")
+    p.add_argument(
+        "--static-qconfig", choices=["tutorial", "per-channel", "histogram"], default="tutorial"
+    )
+    p.add_argument(
+        "--normalizer", choices=sorted(NORMALIZERS), default=DEFAULT_NORMALIZER, help="WER text"
+    )
+    p.add_argument(
+        "--no-history",
+        action="store_true",
+        help="neither reuse nor store measurements (nothing to resume from)",
+    )
+    p.add_argument("--json", metavar="OUT", help="write the full result as JSON ('-': stdout)")
+
+
+def add_search_parsers(sub: Any, source_help: str, data_help: str) -> None:
+    p = sub.add_parser(
+        "sensitivity",
+        help="ΔWER, speed-up and size saved of quantizing each unit alone (and all but it)",
+        description="For each unit and scheme: ΔWER against the float model (with the utterances "
+        "that got worse), end-to-end and encoder speed-up, size saved; and leave-one-out (every "
+        "unit quantized but this one). Each measurement is stored in the run history as it "
+        f"finishes; a rerun reuses them, so a cancelled run resumes. {UNITS_HELP}",
+    )
+    _common(p, source_help, data_help)
+    p.add_argument("--engine", choices=ENGINES, default="x86", help="quantized engine (x86)")
+    p.add_argument("--no-loo", action="store_true", help="skip the leave-one-out measurements")
+    p.add_argument("--worst", type=int, default=2, help="worst utterances shown per row")
+    p.set_defaults(func=cmd_sensitivity)
+
+    p = sub.add_parser(
+        "search",
+        help="find the fastest (or smallest) per-unit plan within a WER budget",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Search per-unit schemes and the engine for the fastest (or smallest) plan "
+        "whose ΔWER on a search split stays within the budget, then confirm it on a disjoint "
+        "evaluation split. Calibration utterances come from neither split.\n\n"
+        f"{ALGORITHM}\n{UNITS_HELP}",
+    )
+    _common(p, source_help, data_help)
+    p.add_argument(
+        "--max-wer-increase",
+        type=float,
+        required=True,
+        metavar="X",
+        help="budget: ΔWER in percentage points on the search split ('inf': speed only)",
+    )
+    p.add_argument("--objective", choices=list(OBJECTIVES), default="rtf", help="default rtf")
+    p.add_argument(
+        "--engines",
+        nargs="+",
+        choices=ENGINES,
+        help=f"quantized engines to try (default {' '.join(default_engines())})",
+    )
+    p.add_argument("--search-n", type=int, default=20, help="search split size (default 20)")
+    p.add_argument("--eval-n", type=int, help="evaluation split size (default: the rest)")
+    p.add_argument("--max-evals", type=int, default=30, help="plans measured at most (30)")
+    p.add_argument(
+        "--min-gain", type=float, default=0.01, help="relative gain a move must bring (0.01)"
+    )
+    p.add_argument("--loo", action="store_true", help="also run leave-one-out (not used)")
+    p.add_argument("-o", "--output", help="write the plan found to this JSON file")
+    p.add_argument("--plot", metavar="PNG", help="chart WER vs RTF of every plan tried")
+    p.set_defaults(func=cmd_search)
+
+
+def _bench(args: argparse.Namespace) -> BenchSettings:
+    return BenchSettings(
+        warmup=args.warmup,
+        repeats=args.repeats,
+        threads=args.threads,
+        normalizer=args.normalizer,
+        calib=args.calib,
+        calib_n=args.calib_n,
+    )
+
+
+def _units(model: LoadedModel, args: argparse.Namespace) -> list[Unit]:
+    tree = build_tree(model.mods)
+    if args.unit:
+        units = units_from_paths(model.mods, args.unit, tree)
+    elif args.depth is not None:
+        units = units_at_depth(model.mods, args.depth, tree)
+    else:
+        units = default_units(model.mods, tree)
+    return merge_families(units, tree) if args.coarse else units
+
+
+def _write_json(data: Any, target: str) -> None:
+    text = json.dumps(data, indent=2, default=str)
+    if target == "-":
+        print(text)
+    else:
+        Path(target).write_text(text + "\n")
+        _say(f"wrote {target}")
+
+
+@contextmanager
+def _resumable(history: HistoryStore | None) -> Iterator[None]:
+    try:
+        yield
+    except KeyboardInterrupt:
+        if history is not None:
+            _say("finished measurements are kept in the run history; rerun to resume")
+        raise
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    bench = _bench(args)
+    quant = QuantSettings(
+        engine=args.engine, dynamic_dtype=args.dynamic_dtype, static_qconfig=args.static_qconfig
+    )
+    settings = SensitivitySettings(tuple(args.schemes), not args.no_loo, quant)
+    history = None if args.no_history else HistoryStore()
+    with TqdmProgress() as bar, _resumable(history):
+        model = open_model(args.source, progress=bar)
+        dataset = open_dataset(args.data, limit=args.limit, progress=bar)
+        result = run_sensitivity(
+            model, dataset, history, units=_units(model, args), settings=settings, bench=bench,
+            progress=bar,
+        )  # fmt: skip
+    if result.calibration_ids:
+        _say(f"static units calibrated on: {', '.join(result.calibration_ids)}")
+    print(f"{model.source} on {len(result.ids)} utterances of {args.data}")
+    print(format_sensitivity(result, worst=args.worst))
+    if args.json:
+        _write_json(result.to_dict(), args.json)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    bench = _bench(args)
+    quant = QuantSettings(dynamic_dtype=args.dynamic_dtype, static_qconfig=args.static_qconfig)
+    settings = SearchSettings(
+        max_wer_increase=args.max_wer_increase,
+        objective=args.objective,
+        schemes=tuple(args.schemes),
+        engines=tuple(args.engines) if args.engines else default_engines(),
+        search_n=args.search_n,
+        eval_n=args.eval_n,
+        max_evals=args.max_evals,
+        min_gain=args.min_gain,
+        leave_one_out=args.loo,
+        quant=quant,
+    )
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise DataError(f"--plot writes a PNG; give a file name ending in .png, not {args.plot}")
+    history = None if args.no_history else HistoryStore()
+    with TqdmProgress() as bar, _resumable(history):
+        model = open_model(args.source, progress=bar)
+        dataset = open_dataset(args.data, limit=args.limit, progress=bar)
+        result = run_search(
+            model, dataset, settings, history, bench=bench, units=_units(model, args), progress=bar
+        )
+    _say(f"calibration utterances: {', '.join(result.calibration_ids) or 'none needed'}")
+    print(
+        f"{model.source}: objective {settings.objective}, budget "
+        f"{settings.max_wer_increase:+.2f} WER points; search split {len(result.sensitivity.ids)}"
+        f" utterances, evaluation split {len(result.eval_ids)}"
+    )
+    print(format_sensitivity(result.sensitivity, worst=1))
+    print()
+    print(format_search(result))
+    if args.output:
+        result.plan.save(Path(args.output))
+        _say(f"wrote {args.output} ({len(result.plan.entries)} entries)")
+    if args.json:
+        _write_json(result.to_dict(), args.json)
+    if args.plot:
+        plot_search(result, Path(args.plot))
+        _say(f"wrote {args.plot}")
+    return 0

@@ -1,0 +1,383 @@
+"""Automatic plan search: the fastest (or smallest) per-unit plan within a WER budget.
+
+The utterances are split three ways, all disjoint: calibration (for static units; the first
+``calib_n`` in sorted order, as :func:`~.experiment.calibration_set` picks them), a *search* split
+(``search_n`` utterances spread evenly over the rest) and an *evaluation* split (the others);
+see :mod:`.splits`.
+
+The search (:func:`run_search`, text in :data:`ALGORITHM`) is greedy with measured acceptance:
+after a sensitivity pass on the search split, it starts from the best seed within the budget
+(float, or every unit under one scheme and engine), then tries moves (a family of units, then
+single units, set to a scheme) in order of estimated objective gain per estimated ΔWER from the
+sensitivity figures. Each move is re-measured as a whole plan and kept only if the measured ΔWER
+stays within the budget and the objective improves by ``min_gain``; rejected moves are not
+retried. The result is then tried under the other engines and confirmed on the evaluation split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+
+from .bench import BenchSettings
+from .datasets import Dataset
+from .errors import DataError, PlanError
+from .history import HistoryStore, new_group_id
+from .measure import OBJECTIVES, Measurement, PlanMeasurer
+from .models import LoadedModel
+from .plan import ENGINES, Plan, QuantSettings
+from .plot import pareto_front
+from .progress import CancelToken, ProgressCallback, check, report
+from .sensitivity import (
+    DEFAULT_SCHEMES,
+    SensitivityResult,
+    SensitivitySettings,
+    run_sensitivity,
+)
+from .splits import make_splits
+from .units import Unit, assignment_plan, default_units, restrict_schemes
+
+ALGORITHM = """\
+Greedy search with measured acceptance:
+ 1. Sensitivity on the search split: every unit alone under every scheme (ΔWER, objective gain).
+ 2. Seeds: the float model and "every unit under scheme S" for each scheme (int8 schemes under
+    each engine). The best seed within the budget is the starting plan.
+ 3. Moves set units to a scheme: whole families first (e.g. all decoder layers), then single
+    units. A move's estimated gain is the sum of its units' single-unit gains over their current
+    scheme. Moves with a unit whose single ΔWER alone exceeds the budget are dropped, and so are
+    single-unit moves without estimated gain (family moves are always tried: one unit's gain is
+    often below the timing noise). The rest are tried best gain per estimated ΔWER first.
+ 4. The first move is re-measured as a whole plan on the search split and kept only if its ΔWER
+    stays within the budget and it improves the objective by at least min-gain (relative); a
+    move not kept is never tried again. Moves are re-ranked after each kept one. Repeat until
+    no move is left or max-evals plans were measured.
+ 5. The kept plan is re-measured under each other engine; the best within the budget wins.
+ 6. The winner is confirmed on the evaluation split against the float model there.
+"""
+
+_ENGINE_SCHEMES = ("dynamic", "static")
+_COST_FLOOR = 0.01
+
+
+def default_engines() -> tuple[str, ...]:
+    supported = torch.backends.quantized.supported_engines
+    return tuple(e for e in ("x86", "onednn") if e in supported) or ("x86",)
+
+
+@dataclass
+class SearchSettings:
+    """The budget (WER points on the search split), the objective and the search's bounds."""
+
+    max_wer_increase: float
+    objective: str = "rtf"
+    schemes: tuple[str, ...] = DEFAULT_SCHEMES
+    engines: tuple[str, ...] = field(default_factory=default_engines)
+    search_n: int = 20
+    eval_n: int | None = None
+    max_evals: int = 30
+    min_gain: float = 0.01
+    leave_one_out: bool = False
+    quant: QuantSettings = field(default_factory=QuantSettings)
+
+    def __post_init__(self) -> None:
+        if not self.max_wer_increase >= 0:
+            raise DataError(f"--max-wer-increase must be >= 0, got {self.max_wer_increase}")
+        if self.objective not in OBJECTIVES:
+            raise DataError(
+                f"unknown objective '{self.objective}'; use one of {', '.join(OBJECTIVES)}"
+            )
+        unknown = [e for e in self.engines if e not in ENGINES]
+        if unknown or not self.engines:
+            raise PlanError(f"unknown engine(s) {unknown}; use some of {', '.join(ENGINES)}")
+        if self.search_n < 1 or (self.eval_n is not None and self.eval_n < 1):
+            raise DataError("--search-n and --eval-n must be at least 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "quant"}
+        return {**data, "quant": Plan(settings=self.quant).to_dict()["settings"]}
+
+
+@dataclass
+class SearchStep:
+    """One plan measured on the search split during the search."""
+
+    measurement: Measurement
+    assignment: dict[str, str]
+    engine: str
+    move: str
+    within_budget: bool
+    accepted: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "move": self.move,
+            "engine": self.engine,
+            "assignment": self.assignment,
+            "within_budget": self.within_budget,
+            "accepted": self.accepted,
+            **self.measurement.to_dict(changes=False),
+        }
+
+
+@dataclass
+class SearchResult:
+    """The plan found, its figures on both splits, every plan tried, the sensitivity behind it."""
+
+    plan: Plan
+    assignment: dict[str, str]
+    settings: SearchSettings
+    search: Measurement
+    search_baseline: Measurement
+    evaluation: Measurement
+    evaluation_baseline: Measurement
+    steps: list[SearchStep]
+    sensitivity: SensitivityResult
+    calibration_ids: list[str]
+    eval_ids: list[str]
+
+    @property
+    def within_budget_on_evaluation(self) -> bool:
+        return self.evaluation.delta_wer <= self.settings.max_wer_increase + 1e-9
+
+    def evaluated(self) -> list[Measurement]:
+        """Every plan tried on the search split (the first is the float model)."""
+        return [s.measurement for s in self.steps]
+
+    def pareto(self) -> list[int]:
+        """Indices into :meth:`evaluated` on the WER-vs-RTF Pareto front, by RTF."""
+        return pareto_front([(m.rtf, m.wer) for m in self.evaluated()])
+
+    def to_dict(self) -> dict[str, Any]:
+        evaluated = self.evaluated()
+        return {
+            "source": self.search_baseline.result.get("source"),
+            "algorithm": ALGORITHM,
+            "settings": self.settings.to_dict(),
+            "plan": self.plan.to_dict(),
+            "assignment": self.assignment,
+            "search": self.search.to_dict(),
+            "search_baseline": self.search_baseline.to_dict(changes=False),
+            "evaluation": self.evaluation.to_dict(),
+            "evaluation_baseline": self.evaluation_baseline.to_dict(changes=False),
+            "within_budget_on_evaluation": self.within_budget_on_evaluation,
+            "splits": {
+                "search": self.sensitivity.ids,
+                "evaluation": self.eval_ids,
+                "calibration": self.calibration_ids,
+            },
+            "steps": [s.to_dict() for s in self.steps],
+            "pareto": [
+                {"label": evaluated[i].label, "wer": evaluated[i].wer, "rtf": evaluated[i].rtf}
+                for i in self.pareto()
+            ],
+            "sensitivity": self.sensitivity.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class _Move:
+    units: tuple[str, ...]
+    scheme: str
+    gain: float
+    cost: float
+    family: bool
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} -> {self.scheme}"
+
+
+class _Estimates:
+    """Single-unit gains (objective saved) and costs (ΔWER) from the sensitivity results."""
+
+    def __init__(self, sens: SensitivityResult, objective: str) -> None:
+        self.sens = sens
+        self.objective = objective
+        self.base = sens.baseline.objective(objective)
+
+    def gain(self, unit: str, scheme: str) -> float:
+        row = self.sens.row(unit, scheme)
+        return 0.0 if row is None else self.base - row.single.objective(self.objective)
+
+    def cost(self, unit: str, scheme: str) -> float:
+        row = self.sens.row(unit, scheme)
+        return 0.0 if row is None else max(0.0, row.single.delta_wer)
+
+
+def _moves(
+    units: Sequence[Unit], current: dict[str, str], est: _Estimates, budget: float
+) -> list[_Move]:
+    groups: dict[str, list[Unit]] = {}
+    for unit in units:
+        if unit.family is not None:
+            groups.setdefault(unit.family, []).append(unit)
+    candidates: list[tuple[tuple[Unit, ...], bool]] = [
+        (tuple(members), True) for members in groups.values() if len(members) > 1
+    ]
+    candidates += [((unit,), False) for unit in units]
+    moves = []
+    for members, family in candidates:
+        for scheme in members[0].schemes:
+            if any(scheme not in u.schemes for u in members):
+                continue
+            if all(current.get(u.name, "none") == scheme for u in members):
+                continue
+            if any(est.cost(u.name, scheme) > budget for u in members):
+                continue
+            gain = sum(
+                est.gain(u.name, scheme) - est.gain(u.name, current.get(u.name, "none"))
+                for u in members
+            )
+            cost = sum(
+                est.cost(u.name, scheme) - est.cost(u.name, current.get(u.name, "none"))
+                for u in members
+            )
+            if gain > 0 or family:
+                name = members[0].family if family else members[0].name
+                names = tuple(u.name for u in members)
+                moves.append(_Move(names, scheme, gain, cost, family, name or names[0]))
+    moves.sort(key=lambda m: (not m.family, -m.gain / max(m.cost, _COST_FLOOR), -m.gain))
+    return moves
+
+
+def _key(assignment: dict[str, str], engine: str) -> tuple[Any, ...]:
+    engine_matters = any(s in _ENGINE_SCHEMES for s in assignment.values())
+    return (tuple(sorted(assignment.items())), engine if engine_matters else None)
+
+
+def run_search(
+    model: LoadedModel,
+    dataset: Dataset,
+    settings: SearchSettings,
+    history: HistoryStore | None,
+    *,
+    bench: BenchSettings | None = None,
+    units: Sequence[Unit] | None = None,
+    on_step: Callable[[SearchStep], None] | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> SearchResult:
+    """Search per-unit schemes and the engine for the best plan within the budget (see ALGORITHM).
+
+    ``dataset`` is split by :func:`make_splits`; every measurement goes through the history
+    (cached and resumable like :func:`~.sensitivity.run_sensitivity`). ``on_step`` gets each plan
+    tried as soon as it is measured (its ``accepted`` flag may change later in the search).
+    """
+    bench = replace(bench or BenchSettings(), limit=None)
+    chosen = restrict_schemes(
+        units if units is not None else default_units(model.mods), settings.schemes
+    )
+    calibrate = any("static" in u.schemes for u in chosen)
+    splits = make_splits(dataset, settings.search_n, settings.eval_n, bench, calibrate)
+    group = new_group_id()
+    measurer = PlanMeasurer(
+        model, splits.search, bench, history, exclude=splits.union, kind="search", group_id=group
+    )
+    quant = [replace(settings.quant, engine=e) for e in settings.engines]
+    sens = run_sensitivity(
+        model,
+        splits.search,
+        history,
+        units=chosen,
+        settings=SensitivitySettings(settings.schemes, settings.leave_one_out, quant[0]),
+        bench=bench,
+        measurer=measurer,
+        progress=progress,
+        cancel=cancel,
+    )
+    chosen = sens.units
+    est = _Estimates(sens, settings.objective)
+    budget = settings.max_wer_increase
+    steps: list[SearchStep] = []
+    tried: set[tuple[Any, ...]] = set()
+    rejected: set[tuple[tuple[str, ...], str]] = set()
+
+    def evaluate(assignment: dict[str, str], engine: str, move: str) -> SearchStep:
+        check(cancel)
+        report(progress, len(steps), settings.max_evals, "search")
+        qs = next(q for q in quant if q.engine == engine)
+        plan = assignment_plan(chosen, assignment, qs, name=f"search-{len(steps)}")
+        tried.add(_key(assignment, engine))
+        m = measurer.measure(plan, move, "candidate", progress=progress, cancel=cancel)
+        step = SearchStep(m, dict(assignment), engine, move, m.delta_wer <= budget + 1e-9, False)
+        steps.append(step)
+        if on_step is not None:
+            on_step(step)
+        return step
+
+    def better(step: SearchStep, than: SearchStep | None, margin: float) -> bool:
+        if not step.within_budget:
+            return False
+        if than is None:
+            return True
+        objective = settings.objective
+        return step.measurement.objective(objective) < than.measurement.objective(objective) * (
+            1 - margin
+        )
+
+    current = evaluate({}, settings.engines[0], "seed: float32")
+    current.accepted = True
+    for scheme in sens.schemes:
+        assignment = {u.name: scheme for u in chosen if scheme in u.schemes}
+        engines = settings.engines if scheme in _ENGINE_SCHEMES else settings.engines[:1]
+        for engine in engines:
+            step = evaluate(assignment, engine, f"seed: all {scheme} ({engine})")
+            if better(step, current, 0.0):
+                current.accepted, step.accepted, current = False, True, step
+    while len(steps) < settings.max_evals:
+        moves = [
+            m
+            for m in _moves(chosen, current.assignment, est, budget)
+            if (m.units, m.scheme) not in rejected
+            and _key(_apply(current.assignment, m), current.engine) not in tried
+        ]
+        if not moves:
+            break
+        move = moves[0]
+        step = evaluate(_apply(current.assignment, move), current.engine, move.label)
+        if better(step, current, settings.min_gain):
+            step.accepted, current = True, step
+        else:
+            rejected.add((move.units, move.scheme))
+    for engine in settings.engines:
+        if _key(current.assignment, engine) in tried:
+            continue
+        step = evaluate(current.assignment, engine, f"engine -> {engine}")
+        if better(step, current, settings.min_gain):
+            step.accepted, current = True, step
+    report(progress, len(steps), len(steps), "search")
+    best_plan = replace(current.measurement.plan or Plan(), name=f"search-{settings.objective}")
+    evaluator = PlanMeasurer(
+        model,
+        splits.evaluation,
+        bench,
+        history,
+        exclude=splits.union,
+        kind="search",
+        group_id=group,
+    )
+    evaluation_baseline = evaluator.baseline(progress, cancel)
+    evaluation = evaluator.measure(
+        best_plan, "found plan", "evaluation", progress=progress, cancel=cancel
+    )
+    return SearchResult(
+        plan=best_plan,
+        assignment=current.assignment,
+        settings=settings,
+        search=current.measurement,
+        search_baseline=sens.baseline,
+        evaluation=evaluation,
+        evaluation_baseline=evaluation_baseline,
+        steps=steps,
+        sensitivity=sens,
+        calibration_ids=measurer.calibration_ids() or evaluator.calibration_ids(),
+        eval_ids=splits.evaluation.ids,
+    )
+
+
+def _apply(assignment: dict[str, str], move: _Move) -> dict[str, str]:
+    return {**assignment, **{unit: move.scheme for unit in move.units}}
