@@ -32,6 +32,7 @@ from .model_bar import ModelBar
 from .plan_panel import PlanPanel
 from .results_view import ResultsView
 from .run_panel import RunPanel
+from .search_action import Analyzer
 from .settings_panel import SettingsPanel
 from .utterances_view import UtterancesView
 from .worker import Job, Worker, start_worker
@@ -116,6 +117,8 @@ class MainWindow(QMainWindow):
         self.recent_menu = self.model_bar.recent_menu
         self.exporter = Exporter(self)
         self.model_bar.addAction(self.exporter.action)
+        self.analyzer = Analyzer(self)  # the Sensitivity tab, Sensitivity and Suggest plan…
+        self.model_bar.addActions(self.analyzer.actions)
         self._build_menus()
         self._wire()
         self.results.set_current_source(None)
@@ -149,6 +152,8 @@ class MainWindow(QMainWindow):
             "Run benchmark", QKeySequence("Ctrl+R"), self.run_benchmark
         )
         run_menu.addAction("Cancel", self.cancel_job)
+        run_menu.addSeparator()
+        run_menu.addActions(self.analyzer.actions)
 
     def _wire(self) -> None:
         panel = self.plan_panel
@@ -355,8 +360,9 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _job_cancelled(self) -> None:
-        name = self.job.worker.name if self.job is not None else "job"
-        self.log(f"{name} cancelled; nothing was recorded for it", "warning")
+        worker = self.job.worker if self.job is not None else None
+        name, note = (worker.name, worker.cancel_note) if worker else ("job", "")
+        self.log(f"{name} cancelled; {note or 'nothing was recorded for it'}", "warning")
 
     @Slot(str)
     def _job_failed(self, text: str) -> None:

@@ -1,10 +1,12 @@
 """Render the README screenshots offscreen: ``python -m speechquant.gui.screenshots OUTDIR``.
 
 Writes ``main-window.png`` (the tiny wav2vec2 replica with a plan), ``results.png`` (the results
-tab after two runs) and ``utterances.png`` (transcripts of the float model and a quantized plan).
+tab after two runs), ``utterances.png`` (transcripts of the float model and a quantized plan) and
+``sensitivity.png`` (the Sensitivity tab after a sensitivity run and Suggest plan).
 The runs use a throw-away history and settings, so the user's own are never touched. Results
 and utterances come from the real Whisper tiny.en (``demo:whisper-tiny-en``) on the built-in
-``demo`` speech by default; ``--results-source replica:wav2vec2-tiny`` is a fast stand-in.
+``demo`` speech by default; ``--results-source replica:wav2vec2-tiny`` is a fast stand-in. The
+sensitivity shot uses ``--sensitivity-source`` (the fast tiny replica by default).
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--results-source",
         default="demo:whisper-tiny-en",
         help="model for the results and utterance screenshots (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sensitivity-source",
+        default="replica:wav2vec2-tiny",
+        help="model for the sensitivity screenshot (default: %(default)s)",
     )
     parser.add_argument("--data", default="demo", help="DATA for the runs (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=4, help="utterances per run (default: 4)")
@@ -139,6 +146,28 @@ def results_shots(shot: Shooter, source: str, data: str, limit: int, outdir: Pat
     shot.save(outdir / "utterances.png")
 
 
+def sensitivity_shot(shot: Shooter, source: str, limit: int, out: Path) -> None:
+    """Sensitivity (dynamic and bf16) and a size-within-budget plan search, the tab shown."""
+    from .search_action import SuggestChoice
+
+    window = shot.window
+    window.settings_panel.limit.setValue(max(limit, 6))
+    window.settings_panel.calib_n.setValue(1)
+    if window.model is None or window.model.source != source:
+        shot.open(source)
+    analyzer = window.analyzer
+    analyzer.run_sensitivity(("dynamic", "bf16"))
+    shot.wait_job()
+    choice = SuggestChoice(
+        max_wer_increase=5.0, objective="size", schemes=("dynamic", "bf16"), search_n=3,
+        max_evals=12,
+    )  # fmt: skip
+    analyzer.suggest(choice)
+    shot.wait_job()
+    window.tabs.setCurrentWidget(analyzer.view)
+    shot.save(out)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -147,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shot = Shooter(Path(tmp))
         main_window_shot(shot, args.outdir / "main-window.png")
         results_shots(shot, args.results_source, args.data, args.limit, args.outdir)
+        sensitivity_shot(shot, args.sensitivity_source, args.limit, args.outdir / "sensitivity.png")
         shot.window.close()
     return 0
 

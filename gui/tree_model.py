@@ -90,6 +90,7 @@ class ModuleTreeModel(QAbstractItemModel):
         self._tree: ModuleTree | None = None
         self._plan = Plan()
         self._rows: dict[int, int] = {}
+        self._highlights: dict[str, tuple[QColor, str]] = {}
 
     # --- the data behind the model ---------------------------------------------------------
     @property
@@ -105,6 +106,7 @@ class ModuleTreeModel(QAbstractItemModel):
         self._tree = tree
         self._plan = plan or Plan()
         self._rows = {}
+        self._highlights = {}
         if tree is not None:
             for node in tree.root.walk():
                 for row, child in enumerate(node.children):
@@ -120,6 +122,23 @@ class ModuleTreeModel(QAbstractItemModel):
         if self._tree is not None:
             self._subtree_changed(self._tree.root)
         self.planChanged.emit(plan)
+
+    def set_highlights(self, highlights: dict[str, tuple[QColor, str]]) -> None:
+        """Background colours (and a tooltip line) per module path, e.g. sensitivity results;
+        an empty dict clears them. Cleared by :meth:`set_tree`."""
+        self._highlights = dict(highlights)
+        if self._tree is not None:
+            for node in self._tree.root.walk():
+                if node.children:
+                    first, end = node.children[0], node.children[-1]
+                    self.dataChanged.emit(
+                        self.createIndex(0, 0, first),
+                        self.createIndex(len(node.children) - 1, len(COLUMNS) - 1, end),
+                        [Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ToolTipRole],
+                    )
+
+    def highlight(self, path: str) -> tuple[QColor, str] | None:
+        return self._highlights.get(path)
 
     def rename_plan(self, name: str) -> None:
         self._plan = Plan(entries=self._plan.entries, settings=self._plan.settings, name=name)
@@ -245,8 +264,12 @@ class ModuleTreeModel(QAbstractItemModel):
             ]
         if role == InheritedRole and column == COL_EFFECTIVE:
             return self._plan.effective(node.path)[1] != node.path
+        if role == Qt.ItemDataRole.BackgroundRole and node.path in self._highlights:
+            return QBrush(self._highlights[node.path][0])
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(node, column)
+            extra = self._highlights.get(node.path)
+            tip = self._tooltip(node, column)
+            return f"{tip}\n{extra[1]}" if extra else tip
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (COL_PARAMS, COL_SIZE):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.FontRole and column in (COL_MODE, COL_EFFECTIVE):

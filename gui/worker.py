@@ -54,6 +54,8 @@ class Worker(QObject):
         self.fn = fn
         self.name = name
         self.token = CancelToken()
+        self.cancel_note = "nothing was recorded for it"
+        """What the window logs after "<name> cancelled; "."""
 
     def cancel(self) -> None:
         """Ask the job to stop at its next check (between utterances or batches)."""
