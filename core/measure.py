@@ -10,6 +10,7 @@ where it stopped.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -22,7 +23,7 @@ from .history import HistoryStore, make_cache_key
 from .metrics import compute_wer
 from .models import LoadedModel
 from .plan import Plan
-from .progress import CancelToken, ProgressCallback, check
+from .progress import CancelToken, ProgressCallback, check, report
 from .quantize import apply_plan, set_engine
 
 OBJECTIVES = {"rtf": "rtf", "rtf-encoder": "rtf_encoder", "size": "model_bytes"}
@@ -137,6 +138,8 @@ class PlanMeasurer:
         self._calibration: Dataset | None = None
         self._waves: list[torch.Tensor] | None = None
         self._memo: dict[str, Measurement] = {}
+        self._variants: dict[str, LoadedModel] = {}
+        self._split_waves: list[torch.Tensor] | None = None
 
     def calibration(
         self, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
@@ -238,10 +241,9 @@ class PlanMeasurer:
             self._memo[key] = found
             return found
         waves = self._waves_for(plan, progress, cancel)
-        variant = apply_plan(self.model, plan, waves, progress=progress, cancel=cancel)
+        variant = self.variant(plan, progress, cancel)
         set_engine(plan.settings.engine)
         result = benchmark(variant, self.dataset, self.bench, progress=progress, cancel=cancel)
-        del variant
         run_id = None
         if self.history is not None:
             run_id = self.history.add_run(
@@ -263,6 +265,62 @@ class PlanMeasurer:
         found.run_id = run_id
         self._memo[key] = found
         return found
+
+    def variant(
+        self,
+        plan: Plan,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> LoadedModel:
+        """``plan`` applied (calibrated as for :meth:`measure`); the last two are kept."""
+        if plan.is_float():
+            return self.model
+        key = self.key(plan)
+        if key not in self._variants:
+            waves = self._waves_for(plan, progress, cancel)
+            built = apply_plan(self.model, plan, waves, progress=progress, cancel=cancel)
+            while len(self._variants) >= 2:
+                self._variants.pop(next(iter(self._variants)))
+            self._variants[key] = built
+        return self._variants[key]
+
+    def duel(
+        self,
+        incumbent: Plan,
+        challenger: Plan,
+        encoder_only: bool = False,
+        rounds: int = 1,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> float:
+        """The challenger's time over the incumbent's on these utterances (< 1: faster).
+
+        Each utterance is transcribed (or only encoded) by both, back to back in alternating
+        order, so that load from other processes, which drifts over seconds, hits both alike.
+        """
+        a = self.variant(incumbent, progress, cancel)
+        b = self.variant(challenger, progress, cancel)
+        if self._split_waves is None:
+            loaded = iter_loaded(self.dataset, self.model.sample_rate, cancel=cancel)
+            self._split_waves = [w for _, w in loaded]
+        waves = self._split_waves
+        pair = [(a, incumbent.settings.engine, 0), (b, challenger.settings.engine, 1)]
+        totals = [0.0, 0.0]
+        for variant, engine, _ in pair:  # warm-up
+            set_engine(engine)
+            (variant.encode if encoder_only else variant.transcribe)(waves[0])
+        steps = rounds * len(waves)
+        for step in range(steps):
+            check(cancel)
+            report(progress, step, steps, "timing against the kept plan")
+            wav = waves[step % len(waves)]
+            for variant, engine, side in pair if step % 2 == 0 else pair[::-1]:
+                set_engine(engine)
+                start = time.perf_counter()
+                (variant.encode if encoder_only else variant.transcribe)(wav)
+                totals[side] += time.perf_counter() - start
+        report(progress, steps, steps, "timing against the kept plan")
+        return totals[1] / totals[0]
 
     def _measurement(
         self,

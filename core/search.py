@@ -5,13 +5,8 @@ The utterances are split three ways, all disjoint: calibration (for static units
 (``search_n`` utterances spread evenly over the rest) and an *evaluation* split (the others);
 see :mod:`.splits`.
 
-The search (:func:`run_search`, text in :data:`ALGORITHM`) is greedy with measured acceptance:
-after a sensitivity pass on the search split, it starts from the best seed within the budget
-(float, or every unit under one scheme and engine), then tries moves (a family of units, then
-single units, set to a scheme) in order of estimated objective gain per estimated ΔWER from the
-sensitivity figures. Each move is re-measured as a whole plan and kept only if the measured ΔWER
-stays within the budget and the objective improves by ``min_gain``; rejected moves are not
-retried. The result is then tried under the other engines and confirmed on the evaluation split.
+The search (:func:`run_search`) is greedy with measured acceptance, step by step as
+:data:`ALGORITHM` states (the same text is in ``speechquant search --help``).
 """
 
 from __future__ import annotations
@@ -44,7 +39,7 @@ ALGORITHM = """\
 Greedy search with measured acceptance:
  1. Sensitivity on the search split: every unit alone under every scheme (ΔWER, objective gain).
  2. Seeds: the float model and "every unit under scheme S" for each scheme (int8 schemes under
-    each engine). The best seed within the budget is the starting plan.
+    each engine). The best seed within the budget (compared as in 4) is the starting plan.
  3. Moves set units to a scheme: whole families first (e.g. all decoder layers), then single
     units. A move's estimated gain is the sum of its units' single-unit gains over their current
     scheme. Moves with a unit whose single ΔWER alone exceeds the budget are dropped, and so are
@@ -52,8 +47,11 @@ Greedy search with measured acceptance:
     often below the timing noise). The rest are tried best gain per estimated ΔWER first.
  4. The first move is re-measured as a whole plan on the search split and kept only if its ΔWER
     stays within the budget and it improves the objective by at least min-gain (relative); a
-    move not kept is never tried again. Moves are re-ranked after each kept one. Repeat until
-    no move is left or max-evals plans were measured.
+    move not kept, or back to a scheme the units left, is never tried. Moves are re-ranked
+    after each kept one. Repeat until no move is left or max-evals plans were measured.
+    Speed is compared by a paired timing: candidate and kept plan transcribe (rtf-encoder:
+    encode) each search utterance back to back in alternating order, so that load from other
+    processes hits both alike.
  5. The kept plan is re-measured under each other engine; the best within the budget wins.
  6. The winner is confirmed on the evaluation split against the float model there.
 """
@@ -79,6 +77,8 @@ class SearchSettings:
     eval_n: int | None = None
     max_evals: int = 30
     min_gain: float = 0.01
+    duel_rounds: int = 1
+    """Paired timing passes of a candidate against the kept plan (0: compare bench figures)."""
     leave_one_out: bool = False
     quant: QuantSettings = field(default_factory=QuantSettings)
 
@@ -110,6 +110,8 @@ class SearchStep:
     move: str
     within_budget: bool
     accepted: bool
+    time_ratio: float | None = None
+    """Its time over the kept plan's in a paired timing (< 1: faster), if one was run."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +120,7 @@ class SearchStep:
             "assignment": self.assignment,
             "within_budget": self.within_budget,
             "accepted": self.accepted,
+            "time_ratio": self.time_ratio,
             **self.measurement.to_dict(changes=False),
         }
 
@@ -309,15 +312,26 @@ def run_search(
             on_step(step)
         return step
 
-    def better(step: SearchStep, than: SearchStep | None, margin: float) -> bool:
+    def better(step: SearchStep, than: SearchStep, margin: float) -> bool:
         if not step.within_budget:
             return False
-        if than is None:
-            return True
         objective = settings.objective
-        return step.measurement.objective(objective) < than.measurement.objective(objective) * (
-            1 - margin
+        if objective == "size" or settings.duel_rounds < 1:
+            value, kept = (
+                step.measurement.objective(objective),
+                than.measurement.objective(objective),
+            )
+            return value < kept * (1 - margin)
+        assert step.measurement.plan is not None and than.measurement.plan is not None
+        step.time_ratio = measurer.duel(
+            than.measurement.plan,
+            step.measurement.plan,
+            encoder_only=objective == "rtf-encoder",
+            rounds=settings.duel_rounds,
+            progress=progress,
+            cancel=cancel,
         )
+        return step.time_ratio < 1 - margin
 
     current = evaluate({}, settings.engines[0], "seed: float32")
     current.accepted = True
@@ -340,6 +354,8 @@ def run_search(
         move = moves[0]
         step = evaluate(_apply(current.assignment, move), current.engine, move.label)
         if better(step, current, settings.min_gain):
+            left = {current.assignment.get(unit, "none") for unit in move.units}
+            rejected.update((move.units, scheme) for scheme in left)  # no way back
             step.accepted, current = True, step
         else:
             rejected.add((move.units, move.scheme))

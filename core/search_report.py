@@ -9,7 +9,10 @@ from .search import SearchResult
 
 def format_search(result: SearchResult) -> str:
     """The plans tried, the plan found and its figures on both splits."""
-    head = f"{'#':>3}  {'move':<44}{'ΔWER':>7}{'RTF':>9}{'enc RTF':>9}{'size MB':>9}  kept"
+    head = (
+        f"{'#':>3}  {'move':<40}{'ΔWER':>7}{'RTF':>8}{'enc RTF':>8}{'size MB':>8}"
+        f"{'vs kept':>8}  kept"
+    )
     lines = [head, "-" * len(head)]
     front = set(result.pareto())
     for i, step in enumerate(result.steps):
@@ -17,11 +20,15 @@ def format_search(result: SearchResult) -> str:
         enc = "-" if m.rtf_encoder is None else f"{m.rtf_encoder:.4f}"
         mark = "yes" if step.accepted else ("over budget" if not step.within_budget else "no")
         mark = "found" if m is result.search else mark
+        ratio = "-" if step.time_ratio is None else f"{step.time_ratio:.3f}"
         lines.append(
-            f"{i + 1:>3}{'P' if i in front else ' '} {step.move[:44]:<44}{m.delta_wer:>+7.2f}"
-            f"{m.rtf:>9.4f}{enc:>9}{m.model_bytes / 1e6:>9.1f}  {mark}"
+            f"{i + 1:>3}{'P' if i in front else ' '} {step.move[:40]:<40}{m.delta_wer:>+7.2f}"
+            f"{m.rtf:>8.4f}{enc:>8}{m.model_bytes / 1e6:>8.1f}{ratio:>8}  {mark}"
         )
-    lines.append("P: on the WER-vs-RTF Pareto front of the plans tried (search split)")
+    lines.append(
+        "P: on the WER-vs-RTF Pareto front of the plans tried (search split); vs kept: time "
+        "against the plan kept then, in a paired timing"
+    )
     lines.append(f"found plan ({result.plan.settings.engine}):")
     units = {u.name: u for u in result.sensitivity.units}
     for name, scheme in result.assignment.items():

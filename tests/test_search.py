@@ -238,6 +238,16 @@ def test_search_respects_the_budget(tiny_model, dataset, tmp_path, budget):
     assert front and all(0 <= i < len(result.steps) for i in front)
 
 
+def test_speed_search_times_candidates_against_the_kept_plan(tiny_model, dataset):
+    settings = SearchSettings(max_wer_increase=20.0, search_n=4, engines=("x86",), max_evals=8)
+    result = run_search(tiny_model, dataset, settings, None, bench=BENCH)
+    assert result.search.delta_wer <= 20.0
+    for step in result.steps[1:]:
+        assert (step.time_ratio is not None) == step.within_budget
+        if step.accepted and step is not result.steps[0]:
+            assert step.time_ratio is not None and step.time_ratio < 1
+
+
 def test_cli_sensitivity_and_search_json(data_dir, tmp_path, capsys):
     common = ["--data", str(data_dir), "--calib-n", "2", "--warmup", "0", "--threads", "1"]
     out = tmp_path / "sens.json"

@@ -117,6 +117,12 @@ def add_search_parsers(sub: Any, source_help: str, data_help: str) -> None:
     p.add_argument(
         "--min-gain", type=float, default=0.01, help="relative gain a move must bring (0.01)"
     )
+    p.add_argument(
+        "--duel-rounds",
+        type=int,
+        default=1,
+        help="paired timing passes against the kept plan per candidate (default 1; 0: none)",
+    )
     p.add_argument("--loo", action="store_true", help="also run leave-one-out (not used)")
     p.add_argument("-o", "--output", help="write the plan found to this JSON file")
     p.add_argument("--plot", metavar="PNG", help="chart WER vs RTF of every plan tried")
@@ -199,6 +205,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         eval_n=args.eval_n,
         max_evals=args.max_evals,
         min_gain=args.min_gain,
+        duel_rounds=args.duel_rounds,
         leave_one_out=args.loo,
         quant=quant,
     )

@@ -1,0 +1,246 @@
+"""Sensitivity analysis and plan search on real models, checked against the single-scheme presets.
+
+Usage: python benchmarks/bench_search.py [--data PATH/manifest.csv] [--max-wer-increase 0.5]
+       [--search-n 20] [--calib-n 8] [--rounds 3] [--threads 1] [--skip-whisper] [--skip-large]
+       [--history DB]
+
+1. demo:whisper-tiny-en on the real speech set: the sensitivity table (with leave-one-out) and the
+   search (objective: end-to-end RTF) on the search split, then the found plan, the float model
+   and the presets all-dynamic and bf16 re-measured by the bench path (``run_experiment``) on the
+   disjoint evaluation split, ``--rounds`` times interleaved (fastest round kept). The found plan
+   must stay within the budget there and be faster than every preset that also does.
+2. replica:wav2vec2-large (random weights: speed only, unlimited budget) with one unit per family
+   (all 24 encoder layers together): the search, then the encoder forward of fp32, the presets
+   (x86 and onednn) and the found plan timed interleaved in this process; the found plan must be
+   at least as fast as the best preset.
+
+Timings use one torch thread by default (see ``--threads``). Measurements go to a fresh run
+history in a temporary folder unless ``--history`` names one (then a rerun reuses what is stored
+there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("SPEECHQUANT_NO_PROGRESS", "1")
+warnings.filterwarnings("ignore")
+
+import torch  # noqa: E402
+
+from speechquant.core.bench import BenchSettings  # noqa: E402
+from speechquant.core.datasets import Dataset, iter_loaded, open_dataset  # noqa: E402
+from speechquant.core.experiment import run_baseline, run_experiment  # noqa: E402
+from speechquant.core.history import HistoryStore  # noqa: E402
+from speechquant.core.models import LoadedModel, open_model  # noqa: E402
+from speechquant.core.paths import shared_speech_dir  # noqa: E402
+from speechquant.core.plan import Plan, QuantSettings  # noqa: E402
+from speechquant.core.presets import make_preset  # noqa: E402
+from speechquant.core.quantize import apply_plan, set_engine  # noqa: E402
+from speechquant.core.search import SearchSettings, run_search  # noqa: E402
+from speechquant.core.search_report import format_search  # noqa: E402
+from speechquant.core.sensitivity import format_sensitivity  # noqa: E402
+from speechquant.core.splits import make_splits  # noqa: E402
+from speechquant.core.tree import build_tree  # noqa: E402
+from speechquant.core.units import default_units, merge_families  # noqa: E402
+
+PRESETS = ("all-dynamic", "bf16")
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def whisper(args: argparse.Namespace, history: HistoryStore) -> bool:
+    model = open_model("demo:whisper-tiny-en")
+    dataset = open_dataset(args.data)
+    bench = BenchSettings(warmup=2, repeats=1, calib_n=args.calib_n, threads=args.threads)
+    settings = SearchSettings(
+        max_wer_increase=args.max_wer_increase,
+        objective="rtf",
+        search_n=args.search_n,
+        max_evals=args.max_evals,
+        leave_one_out=True,
+    )
+    start = time.perf_counter()
+    result = run_search(model, dataset, settings, history, bench=bench)
+    _say(
+        f"\n== demo:whisper-tiny-en, {len(dataset)} utterances of {args.data}; "
+        f"{torch.get_num_threads()} threads; search took {time.perf_counter() - start:.0f} s"
+    )
+    _say(
+        f"search split {len(result.sensitivity.ids)} utterances, evaluation split "
+        f"{len(result.eval_ids)}, calibration {', '.join(result.calibration_ids) or '-'}"
+    )
+    _say(format_sensitivity(result.sensitivity, worst=2))
+    _say("")
+    _say(format_search(result))
+
+    # the bench path on the evaluation split: float, presets and the found plan, interleaved
+    splits = make_splits(dataset, settings.search_n, None, bench)
+    evaluation = splits.evaluation
+    assert evaluation.ids == result.eval_ids
+    tree = build_tree(model.mods)
+    plans: list[tuple[str, Plan | None]] = [("float32", None)]
+    plans += [(name, make_preset(name, tree)) for name in PRESETS]
+    plans.append(("found (search)", result.plan))
+    runs: dict[str, list[dict]] = {name: [] for name, _ in plans}
+    for _ in range(args.rounds):
+        for name, plan in plans:
+            if plan is None:
+                runs[name].append(run_baseline(model, evaluation, bench, None).result)
+            else:
+                runs[name].append(run_experiment(model, plan, evaluation, bench, None).result)
+    base = min(runs["float32"], key=lambda r: r["rtf"])
+    _say(
+        f"\nre-measured by the bench path on the evaluation split ({base['n_utterances']} "
+        f"utterances, {base['audio_seconds']:.0f} s; fastest of {args.rounds} interleaved rounds)"
+    )
+    _say(
+        f"{'plan':<16}{'WER %':>7}{'ΔWER':>7}{'budget':>8}{'RTF':>9}{'speed-up':>9}"
+        f"{'enc RTF':>9}{'enc x':>7}{'size MB':>9}"
+    )
+    best: dict[str, dict] = {}
+    for name, _ in plans:
+        r = min(runs[name], key=lambda r: r["rtf"])
+        best[name] = r
+        delta = r["wer"] - base["wer"]
+        ok = "ok" if delta <= args.max_wer_increase + 1e-9 else "over"
+        _say(
+            f"{name:<16}{r['wer']:>7.2f}{delta:>+7.2f}{ok:>8}{r['rtf']:>9.4f}"
+            f"{base['rtf'] / r['rtf']:>8.2f}x{r['rtf_encoder']:>9.4f}"
+            f"{base['rtf_encoder'] / r['rtf_encoder']:>6.2f}x{r['model_bytes'] / 1e6:>9.1f}"
+        )
+    found = best["found (search)"]
+    within = found["wer"] - base["wer"] <= args.max_wer_increase + 1e-9
+    rivals = [n for n in PRESETS if best[n]["wer"] - base["wer"] <= args.max_wer_increase + 1e-9]
+    faster = all(found["rtf"] < best[n]["rtf"] for n in rivals)
+    _say(
+        f"found plan within budget on the evaluation split: {'yes' if within else 'NO'}; "
+        f"faster than every preset within budget ({', '.join(rivals) or 'none'}): "
+        f"{'yes' if faster else 'NO'}"
+    )
+    return within and faster
+
+
+def _speech_like(seconds: float, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    n = int(seconds * 16000)
+    t = torch.arange(n) / 16000
+    envelope = 0.5 + 0.5 * torch.sin(2 * torch.pi * 3 * t)
+    return envelope * (
+        0.2 * torch.sin(2 * torch.pi * 220 * t) + 0.05 * torch.randn(n, generator=generator)
+    )
+
+
+def encoder_speedups(
+    model: LoadedModel, plans: list[tuple[str, Plan | None]], calib: list[torch.Tensor], reps: int
+) -> list[tuple[str, float, int]]:
+    """Median encoder forward time of each variant on a 5 s input, interleaved."""
+    wav = _speech_like(5.0, 99)
+    variants = []
+    for name, plan in plans:
+        built = model if plan is None else apply_plan(model, plan, calib)
+        variants.append((name, built, plan.settings.engine if plan else "x86", []))
+    for _, built, engine, _ in variants:
+        set_engine(engine)
+        built.encode(wav)
+    for _ in range(reps):
+        for _, built, engine, times in variants:
+            set_engine(engine)
+            start = time.perf_counter()
+            built.encode(wav)
+            times.append(time.perf_counter() - start)
+    from speechquant.core.bench import model_bytes
+
+    return [(name, statistics.median(t), model_bytes(b.mods)) for name, b, _, t in variants]
+
+
+def large(args: argparse.Namespace, history: HistoryStore) -> bool:
+    model = open_model("replica:wav2vec2-large")
+    full = open_dataset(args.data)
+    short = [u for u in full if u.id.startswith("spk")]
+    dataset = Dataset(full.source, full.form, short, [])
+    bench = BenchSettings(warmup=1, repeats=1, calib_n=2, threads=args.threads)
+    tree = build_tree(model.mods)
+    units = merge_families(default_units(model.mods, tree), tree)
+    settings = SearchSettings(
+        max_wer_increase=float("inf"), objective="rtf", search_n=3, eval_n=3, max_evals=20
+    )
+    start = time.perf_counter()
+    result = run_search(model, dataset, settings, history, bench=bench, units=units)
+    _say(
+        f"\n== replica:wav2vec2-large (speed only, budget unlimited), units per family; "
+        f"search took {time.perf_counter() - start:.0f} s"
+    )
+    _say(format_sensitivity(result.sensitivity, worst=0))
+    _say("")
+    _say(format_search(result))
+    calib_set = Dataset(full.source, full.form, full.utterances[:2], [])
+    calib = [w for _, w in iter_loaded(calib_set, model.sample_rate)]
+    onednn = QuantSettings(engine="onednn")
+    plans: list[tuple[str, Plan | None]] = [("fp32", None)]
+    plans += [(f"{name} (x86)", make_preset(name, tree)) for name in ("tutorial", *PRESETS)]
+    plans += [(f"{n} (onednn)", make_preset(n, tree, onednn)) for n in ("tutorial", "all-dynamic")]
+    plans.append(("found (search)", result.plan))
+    timings = encoder_speedups(model, plans, calib, args.encoder_repeats)
+    base = timings[0][1]
+    _say(
+        f"\nencoder forward on 5 s, {torch.get_num_threads()} threads, median of "
+        f"{args.encoder_repeats} interleaved repeats (one process)"
+    )
+    _say(f"{'variant':<20}{'median s':>10}{'speed-up':>10}{'model MB':>10}")
+    for name, median, size in timings:
+        _say(f"{name:<20}{median:>10.3f}{base / median:>9.2f}x{size / 1e6:>10.1f}")
+    found = timings[-1][1]
+    best_preset = min(t for _, t, _ in timings[1:-1])
+    ok = found <= best_preset * 1.02
+    _say(
+        f"found plan at least as fast as the best preset (2% timing tolerance): "
+        f"{'yes' if ok else 'NO'} ({base / found:.2f}x vs {base / best_preset:.2f}x)"
+    )
+    return ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    speech = shared_speech_dir()
+    parser.add_argument("--data", default=str(speech / "manifest.csv") if speech else None)
+    parser.add_argument("--max-wer-increase", type=float, default=0.5)
+    parser.add_argument("--search-n", type=int, default=20)
+    parser.add_argument("--calib-n", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-evals", type=int, default=20)
+    parser.add_argument("--encoder-repeats", type=int, default=5)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on shared cores an oversubscribed multi-threaded run "
+        "stalls in OpenMP barriers and its timings become meaningless)",
+    )
+    parser.add_argument("--history", type=Path, help="run history to use (default: a fresh one)")
+    parser.add_argument("--skip-whisper", action="store_true")
+    parser.add_argument("--skip-large", action="store_true")
+    args = parser.parse_args()
+    if args.data is None:
+        parser.error("the real speech set is absent; pass --data")
+    with tempfile.TemporaryDirectory() as tmp:
+        history = HistoryStore(args.history or Path(tmp) / "history.sqlite")
+        results = []
+        if not args.skip_whisper:
+            results.append(whisper(args, history))
+        if not args.skip_large:
+            results.append(large(args, history))
+    _say(f"\nall checks passed: {'yes' if all(results) else 'NO'}")
+
+
+if __name__ == "__main__":
+    main()
