@@ -284,6 +284,11 @@ class PlanMeasurer:
             self._variants[key] = built
         return self._variants[key]
 
+    def release(self) -> None:
+        """Drop the kept variants (their memory) and the loaded utterances."""
+        self._variants.clear()
+        self._split_waves = None
+
     def duel(
         self,
         incumbent: Plan,

@@ -49,15 +49,16 @@ Greedy search with measured acceptance:
     stays within the budget and it improves the objective by at least min-gain (relative); a
     move not kept, or back to a scheme the units left, is never tried. Moves are re-ranked
     after each kept one. Repeat until no move is left or max-evals plans were measured.
-    Speed is compared by a paired timing: candidate and kept plan transcribe (rtf-encoder:
-    encode) each search utterance back to back in alternating order, so that load from other
-    processes hits both alike.
+    Speed is compared by a paired timing (unless the measured RTFs differ by over 25%):
+    candidate and kept plan transcribe (rtf-encoder: encode) each search utterance back to
+    back in alternating order, so that load from other processes hits both alike.
  5. The kept plan is re-measured under each other engine; the best within the budget wins.
  6. The winner is confirmed on the evaluation split against the float model there.
 """
 
 _ENGINE_SCHEMES = ("dynamic", "static")
 _COST_FLOOR = 0.01
+_CLEAR = (0.75, 1.25)
 
 
 def default_engines() -> tuple[str, ...]:
@@ -322,6 +323,9 @@ def run_search(
                 than.measurement.objective(objective),
             )
             return value < kept * (1 - margin)
+        ratio = step.measurement.objective(objective) / than.measurement.objective(objective)
+        if not _CLEAR[0] < ratio < _CLEAR[1]:
+            return ratio <= _CLEAR[0]  # too clear for timing noise to matter: no paired timing
         assert step.measurement.plan is not None and than.measurement.plan is not None
         step.time_ratio = measurer.duel(
             than.measurement.plan,
@@ -366,16 +370,10 @@ def run_search(
         if better(step, current, settings.min_gain):
             step.accepted, current = True, step
     report(progress, len(steps), len(steps), "search")
+    measurer.release()
     best_plan = replace(current.measurement.plan or Plan(), name=f"search-{settings.objective}")
-    evaluator = PlanMeasurer(
-        model,
-        splits.evaluation,
-        bench,
-        history,
-        exclude=splits.union,
-        kind="search",
-        group_id=group,
-    )
+    evaluator = PlanMeasurer(model, splits.evaluation, bench, history, exclude=splits.union)
+    evaluator.kind, evaluator.group_id = "search", group
     evaluation_baseline = evaluator.baseline(progress, cancel)
     evaluation = evaluator.measure(
         best_plan, "found plan", "evaluation", progress=progress, cancel=cancel

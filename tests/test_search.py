@@ -16,6 +16,7 @@ from speechquant.core.datasets import open_dataset
 from speechquant.core.errors import Cancelled, DataError, PlanError
 from speechquant.core.experiment import calibration_set, run_experiment
 from speechquant.core.history import HistoryStore
+from speechquant.core.measure import PlanMeasurer
 from speechquant.core.plan import Plan
 from speechquant.core.presets import validate_plan
 from speechquant.core.progress import CancelToken, Progress
@@ -24,6 +25,7 @@ from speechquant.core.sensitivity import SensitivitySettings, run_sensitivity, s
 from speechquant.core.splits import make_splits
 from speechquant.core.tree import build_tree
 from speechquant.core.units import (
+    assignment_plan,
     default_units,
     merge_families,
     units_at_depth,
@@ -242,10 +244,17 @@ def test_speed_search_times_candidates_against_the_kept_plan(tiny_model, dataset
     settings = SearchSettings(max_wer_increase=20.0, search_n=4, engines=("x86",), max_evals=8)
     result = run_search(tiny_model, dataset, settings, None, bench=BENCH)
     assert result.search.delta_wer <= 20.0
-    for step in result.steps[1:]:
-        assert (step.time_ratio is not None) == step.within_budget
-        if step.accepted and step is not result.steps[0]:
-            assert step.time_ratio is not None and step.time_ratio < 1
+    timed = [s for s in result.steps if s.time_ratio is not None]
+    assert all(s.within_budget for s in timed)  # paired timings for rival plans only
+    assert all(s.time_ratio < 1 for s in timed if s.accepted)
+
+
+def test_paired_timing(tiny_model, dataset):
+    measurer = PlanMeasurer(tiny_model, dataset.first(3), BENCH, None)
+    dynamic = assignment_plan(default_units(tiny_model.mods), {"encoder.enc": "dynamic"})
+    ratio = measurer.duel(Plan(), dynamic, rounds=2)
+    assert 0.2 < ratio < 5
+    assert measurer.variant(dynamic) is measurer.variant(dynamic)  # built once, kept
 
 
 def test_cli_sensitivity_and_search_json(data_dir, tmp_path, capsys):
