@@ -1,12 +1,12 @@
 """Sensitivity analysis and plan search on real models, checked against the single-scheme presets.
 
 Usage: python benchmarks/bench_search.py [--data PATH/manifest.csv] [--max-wer-increase 0.5]
-       [--search-n 20] [--calib-n 8] [--rounds 3] [--threads 1] [--skip-whisper] [--skip-large]
+       [--search-n 20] [--calib-n 8] [--rounds 3] [--threads T] [--skip-whisper] [--skip-large]
        [--history DB]
 
 1. demo:whisper-tiny-en on the real speech set: the sensitivity table (with leave-one-out) and the
    search (objective: end-to-end RTF) on the search split, then the found plan, the float model
-   and the presets all-dynamic and bf16 re-measured by the bench path (``benchmark``) on the
+   and the presets all-dynamic (x86 and onednn) and bf16 re-measured by the bench path (``benchmark``) on the
    disjoint evaluation split, taking turns chunk by chunk for ``--rounds`` rounds (each
    utterance's fastest time kept). The found plan must stay within the budget there and be
    faster than every preset that also does.
@@ -15,9 +15,8 @@ Usage: python benchmarks/bench_search.py [--data PATH/manifest.csv] [--max-wer-i
    (x86 and onednn) and the found plan timed interleaved in this process; the found plan must be
    at least as fast as the best preset.
 
-Timings use one torch thread by default (see ``--threads``). Measurements go to a fresh run
-history in a temporary folder unless ``--history`` names one (then a rerun reuses what is stored
-there).
+Measurements go to a fresh run history in a temporary folder unless ``--history`` names one
+(then a rerun reuses what is stored there).
 """
 
 from __future__ import annotations
@@ -94,6 +93,8 @@ def whisper(args: argparse.Namespace, history: HistoryStore) -> bool:
     tree = build_tree(model.mods)
     plans: list[tuple[str, Plan | None]] = [("float32", None)]
     plans += [(name, make_preset(name, tree)) for name in PRESETS]
+    onednn = QuantSettings(engine="onednn")
+    plans.append(("all-dynamic (onednn)", make_preset("all-dynamic", tree, onednn)))
     plans.append(("found (search)", result.plan))
     figures = evaluate_interleaved(model, plans, evaluation, bench, args.rounds)
     base = figures["float32"]
@@ -104,7 +105,7 @@ def whisper(args: argparse.Namespace, history: HistoryStore) -> bool:
         "utterance (and chunk, for the encoder) kept"
     )
     _say(
-        f"{'plan':<16}{'WER %':>7}{'ΔWER':>7}{'budget':>8}{'RTF':>9}{'speed-up':>9}"
+        f"{'plan':<22}{'WER %':>7}{'ΔWER':>7}{'budget':>8}{'RTF':>9}{'speed-up':>9}"
         f"{'enc RTF':>9}{'enc x':>7}{'size MB':>9}"
     )
     for name, _ in plans:
@@ -112,13 +113,14 @@ def whisper(args: argparse.Namespace, history: HistoryStore) -> bool:
         delta = r["wer"] - base["wer"]
         ok = "ok" if delta <= args.max_wer_increase + 1e-9 else "over"
         _say(
-            f"{name:<16}{r['wer']:>7.2f}{delta:>+7.2f}{ok:>8}{r['rtf']:>9.4f}"
+            f"{name:<22}{r['wer']:>7.2f}{delta:>+7.2f}{ok:>8}{r['rtf']:>9.4f}"
             f"{base['rtf'] / r['rtf']:>8.2f}x{r['rtf_encoder']:>9.4f}"
             f"{base['rtf_encoder'] / r['rtf_encoder']:>6.2f}x{r['model_bytes'] / 1e6:>9.1f}"
         )
     found = figures["found (search)"]
     within = found["wer"] - base["wer"] <= args.max_wer_increase + 1e-9
-    rivals = [n for n in PRESETS if figures[n]["wer"] - base["wer"] <= args.max_wer_increase + 1e-9]
+    presets = [name for name, _ in plans[1:-1]]
+    rivals = [n for n in presets if figures[n]["wer"] - base["wer"] <= args.max_wer_increase + 1e-9]
     faster = all(found["rtf"] < figures[n]["rtf"] for n in rivals)
     _say(
         f"found plan within budget on the evaluation split: {'yes' if within else 'NO'}; "
@@ -276,9 +278,9 @@ def main() -> None:
     parser.add_argument(
         "--threads",
         type=int,
-        default=1,
-        help="torch threads (default 1: on shared cores an oversubscribed multi-threaded run "
-        "stalls in OpenMP barriers and its timings become meaningless)",
+        default=torch.get_num_threads(),
+        help="torch threads (default: torch's, %(default)s here); 1 is steadier where other "
+        "processes share the cores (a multi-threaded run then stalls in OpenMP barriers)",
     )
     parser.add_argument("--history", type=Path, help="run history to use (default: a fresh one)")
     parser.add_argument("--skip-whisper", action="store_true")

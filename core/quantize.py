@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .errors import CalibrationError, PlanError
+from .heads import HEAD_SCHEMES, TiedHeadEmbedding, bind_heads, tied_head_paths
 from .models import LoadedModel
 from .plan import Plan
 from .presets import validate_plan
@@ -67,6 +68,7 @@ def clone_structure(module: nn.Module) -> nn.Module:
 @dataclass
 class _Rebuild:
     plan: Plan
+    heads: dict[str, str] = field(default_factory=dict)
     memo: dict[int, nn.Module] = field(default_factory=dict)
     wrapped: list[tuple[str, nn.Module]] = field(default_factory=list)
 
@@ -81,6 +83,8 @@ class _Rebuild:
     def _rebuild(self, module: nn.Module, path: str) -> nn.Module:
         scheme_name, origin = self.plan.effective(path) if path else ("none", None)
         scheme = get_scheme(scheme_name)
+        if path in self.heads and origin == path and scheme_name in HEAD_SCHEMES:
+            return TiedHeadEmbedding(module, scheme_name)
         if origin == path and scheme.wraps_root:
             if isinstance(module, CONTAINERS):
                 return self._copy_with(
@@ -143,10 +147,11 @@ def apply_plan(
         validate_plan(plan, build_tree(model.mods))
     set_engine(plan.settings.engine)
     report(progress, 0, 1, "quantizing")
-    rebuild = _Rebuild(plan)
+    rebuild = _Rebuild(plan, heads=tied_head_paths(model.mods))
     with torch.no_grad():
         mods = rebuild.module(model.mods, "")
     assert isinstance(mods, nn.ModuleDict)
+    bind_heads(mods)
     mods.eval()
     variant = model.with_mods(mods, plan)
     static = [module for name, module in rebuild.wrapped if get_scheme(name).needs_calibration]

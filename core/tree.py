@@ -8,8 +8,9 @@ from typing import Any
 
 from torch import nn
 
+from .heads import HEAD_SCHEMES, tied_head_paths
 from .schemes import all_schemes
-from .schemes.base import Verdict
+from .schemes.base import APPLIES, Verdict
 from .schemes.rules import CONTAINERS
 
 
@@ -102,9 +103,20 @@ def _packed_bytes(module: nn.Module, recurse: bool) -> int:
     return total
 
 
+def _head_verdict(scheme: str) -> Verdict:
+    if scheme in HEAD_SCHEMES or scheme == "none":
+        return APPLIES
+    return Verdict(
+        False,
+        f"tied output projection: use {' or '.join(HEAD_SCHEMES)}",
+        True,
+    )
+
+
 def build_tree(mods: nn.Module) -> ModuleTree:
     """Walk ``mods`` (shared submodules visited once) into a :class:`ModuleTree`."""
     schemes = all_schemes()
+    heads = tied_head_paths(mods)
     seen: set[int] = set()
     by_path: dict[str, ModuleNode] = {}
 
@@ -113,6 +125,8 @@ def build_tree(mods: nn.Module) -> ModuleTree:
         own, _ = _tensor_bytes(module, recurse=False)
         total, size = _tensor_bytes(module, recurse=True)
         verdicts = {s.name: s.verdict(module) for s in schemes} if path else {}
+        if path in heads and isinstance(module, nn.Embedding):
+            verdicts = {name: _head_verdict(name) for name in verdicts}
         node = ModuleNode(
             path=path,
             name=name,

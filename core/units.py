@@ -6,8 +6,9 @@ grouping knows the common SpeechBrain backbones:
 - wav2vec2 (``….wav2vec2.model``): ``feature_extractor``, ``feature_projection``,
   ``encoder.pos_conv_embed`` and each ``encoder.layers.N``; the modules outside the backbone
   (``encoder.enc``, ``ctc_lin``…) are units of their own;
-- Whisper (``whisper.model``): ``encoder.conv1``, ``encoder.conv2``, each ``encoder.layers.N``
-  and each ``decoder.layers.N``;
+- Whisper (``whisper.model``): ``encoder.conv1``, ``encoder.conv2``, each ``encoder.layers.N``,
+  each ``decoder.layers.N`` and ``decoder.embed_tokens`` (the tied output projection, see
+  :mod:`.heads`);
 - anything else: the modules at depth 2 (see :func:`units_at_depth`).
 
 Modules whose weights are already covered by an earlier unit (SpeechBrain's searchers hold the
@@ -40,7 +41,13 @@ BACKBONES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "whisper.model",
         "encoder",
-        ("encoder.conv1", "encoder.conv2", "encoder.layers.*", "decoder.layers.*"),
+        (
+            "encoder.conv1",
+            "encoder.conv2",
+            "encoder.layers.*",
+            "decoder.layers.*",
+            "decoder.embed_tokens",
+        ),
     ),
 )
 _SHORT_PREFIXES = (".wav2vec2.model.", "wav2vec2.model.", "whisper.model.")

@@ -116,6 +116,7 @@ def test_default_units_of_whisper_skip_shared_modules():
         "decoder.layers.0",
         "decoder.layers.1",
         "decoder.layers.2",
+        "decoder.embed_tokens",
     ]
     assert units[4].paths == ("whisper.model.decoder.layers.0",)
     assert units[4].family == "decoder.layers.0-2"

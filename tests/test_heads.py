@@ -1,0 +1,110 @@
+"""The tied output projection of Whisper as its own quantization target (core.heads)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from speechquant.core.bench import model_bytes
+from speechquant.core.datasets import iter_loaded, open_dataset
+from speechquant.core.errors import PlanError
+from speechquant.core.export import export_model, load_quantized
+from speechquant.core.heads import TiedHeadEmbedding, _whisper_forward_decoder, tied_head_paths
+from speechquant.core.plan import Plan
+from speechquant.core.presets import validate_plan
+from speechquant.core.quantize import apply_plan, clone_structure
+from speechquant.core.tree import build_tree
+from speechquant.core.units import default_units
+
+from .helpers import fixed_waves
+
+pytestmark = pytest.mark.slow
+HEAD = "whisper.model.decoder.embed_tokens"
+
+
+def _decoder_inputs(model) -> tuple[torch.Tensor, torch.Tensor]:
+    whisper = model.mods["whisper"]
+    with torch.no_grad():
+        states = model.asr.encode_batch(fixed_waves(1, 1.0, seed=4)[0].unsqueeze(0), torch.ones(1))
+    ids = torch.tensor([[whisper.model.config.decoder_start_token_id, 50362, 440, 1310]])
+    return states, ids
+
+
+def test_whisper_head_is_found_and_takes_dynamic_or_bf16_only(demo_whisper):
+    assert tied_head_paths(demo_whisper.mods) == {HEAD: "whisper"}
+    verdicts = build_tree(demo_whisper.mods)[HEAD].verdicts
+    assert verdicts["dynamic"].applies and verdicts["bf16"].applies
+    assert not verdicts["static"].applies and "dynamic or bf16" in verdicts["static"].reason
+    with pytest.raises(PlanError, match="tied output projection"):
+        validate_plan(Plan(entries={HEAD: "static"}), build_tree(demo_whisper.mods))
+    units = {u.name: u for u in default_units(demo_whisper.mods)}
+    assert units["decoder.embed_tokens"].paths == (HEAD,)
+    assert set(units["decoder.embed_tokens"].schemes) == {"dynamic", "bf16"}
+
+
+def test_rebound_decoder_step_matches_speechbrain_exactly(demo_whisper):
+    """With an exact float projection the rebound step must equal SpeechBrain's own."""
+    original = demo_whisper.mods["whisper"]
+    clone = clone_structure(original)
+    embedding = clone.model.decoder.embed_tokens
+    embedding.project = lambda states: states @ torch.transpose(embedding.weight, 0, 1)
+    states, ids = _decoder_inputs(demo_whisper)
+    with torch.no_grad():
+        want_logits, _, want_cache = original.forward_decoder(states, ids)
+        got_logits, _, got_cache = _whisper_forward_decoder(clone, states, ids)
+        assert torch.equal(want_logits, got_logits)
+        longer = torch.cat([ids, want_logits[:, -1:].argmax(-1)], dim=1)
+        want_next, _, _ = original.forward_decoder(states, longer, past_key_values=want_cache)
+        got_next, _, _ = _whisper_forward_decoder(clone, states, longer, past_key_values=got_cache)
+    assert torch.equal(want_next, got_next)
+
+
+@pytest.mark.parametrize("scheme", ["dynamic", "bf16"])
+def test_quantized_head_is_close_smaller_and_leaves_the_float_model(demo_whisper, scheme):
+    float_whisper = demo_whisper.mods["whisper"]
+    base = apply_plan(demo_whisper, Plan(entries={"whisper": "dynamic"}))
+    variant = apply_plan(demo_whisper, Plan(entries={"whisper": "dynamic", HEAD: scheme}))
+    head = variant.mods["whisper"].model.decoder.embed_tokens
+    assert isinstance(head, TiedHeadEmbedding) and head.scheme == scheme
+    assert variant.mods["decoder"].model is variant.mods["whisper"]
+    assert "forward_decoder" in vars(variant.mods["whisper"])
+    assert isinstance(float_whisper.model.decoder.embed_tokens, nn.Embedding)
+    assert "forward_decoder" not in vars(float_whisper)
+    assert isinstance(base.mods["whisper"].model.decoder.embed_tokens, nn.Embedding)
+    assert model_bytes(variant.mods) < model_bytes(base.mods) - 30e6
+
+    states, ids = _decoder_inputs(demo_whisper)
+    with torch.no_grad():
+        want, _, _ = base.mods["whisper"].forward_decoder(states, ids)
+        got, _, _ = variant.mods["whisper"].forward_decoder(states, ids)
+    assert got.dtype == torch.float32 and got.shape == want.shape
+    cosine = nn.functional.cosine_similarity(got.flatten(), want.flatten(), dim=0)
+    print(f"{scheme} head against a float head: cosine {cosine:.5f}")
+    assert cosine > 0.99
+    assert (got.argmax(-1) == want.argmax(-1)).float().mean() >= 0.75
+
+
+def test_head_plan_transcribes_real_speech_like_float(demo_whisper, speech_dir):
+    data = open_dataset(speech_dir / "manifest.csv", limit=6)
+    variant = apply_plan(demo_whisper, Plan(entries={"whisper": "dynamic", HEAD: "dynamic"}))
+    same = sum(
+        variant.transcribe(wav) == demo_whisper.transcribe(wav)
+        for _, wav in iter_loaded(data, demo_whisper.sample_rate)
+    )
+    assert same >= 4
+
+
+def test_head_export_round_trip_is_bitwise(demo_whisper, tmp_path):
+    plan = Plan(entries={"whisper": "dynamic", HEAD: "dynamic"})
+    variant = apply_plan(demo_whisper, plan)
+    loaded = load_quantized(export_model(variant, tmp_path / "export"))
+    assert isinstance(loaded.mods["whisper"].model.decoder.embed_tokens, TiedHeadEmbedding)
+    wav = fixed_waves(1, 1.0, seed=5)[0]
+    assert torch.equal(variant.encode(wav), loaded.encode(wav))
+    assert variant.transcribe(wav) == loaded.transcribe(wav)
+    states, ids = _decoder_inputs(demo_whisper)
+    with torch.no_grad():
+        want, _, _ = variant.mods["whisper"].forward_decoder(states, ids)
+        got, _, _ = loaded.mods["whisper"].forward_decoder(states, ids)
+    assert torch.equal(want, got)
