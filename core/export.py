@@ -6,7 +6,7 @@ An export folder (format ``speechquant-export``, version 1) holds::
                          versions, quantized engine, scheme settings, calibration utterance ids,
                          benchmark metrics (if any) and the sha256 of every other file
     plan.json            the plan (versioned JSON, see core.plan)
-    quantized_state.pt   torch.save(mods.state_dict()) of the quantized model
+    quantized_state.pt   the quantized model's state_dict (modules held twice stored once)
     hyperparams.yaml     the model's hyperparameters, checked against an allowlist of classes,
                          with Hugging Face backbone sources pointing into backbone/
     backbone/<key>/      the backbone's config, feature-extractor and tokenizer files; no weights
@@ -148,7 +148,7 @@ def export_model(
             shutil.copyfile(source, tmp / f"{name}.ckpt")
         plan.save(tmp / PLAN_FILE)
         report(progress, 1, 3, "exporting: quantized weights")
-        torch.save(model.mods.state_dict(), tmp / STATE_FILE)
+        torch.save(reader.unique_state(model.mods), tmp / STATE_FILE)
         report(progress, 2, 3, "exporting: checksums")
         files = {
             p.relative_to(tmp).as_posix(): safety.sha256_file(p)

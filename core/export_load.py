@@ -233,8 +233,37 @@ def read_state(folder: Path, data: bytes) -> Mapping[str, Any]:
     return state
 
 
+def module_aliases(mods: nn.Module) -> dict[str, str]:
+    """Second paths to a module (SpeechBrain's searchers hold the model again) -> its first path."""
+    first: dict[int, str] = {}
+    aliases: dict[str, str] = {}
+    for path, module in mods.named_modules(remove_duplicate=False):
+        if id(module) in first and path:
+            if not any(path.startswith(alias + ".") for alias in aliases):
+                aliases[path] = first[id(module)]
+        else:
+            first.setdefault(id(module), path)
+    return aliases
+
+
+def unique_state(mods: nn.Module) -> dict[str, Any]:
+    """``mods.state_dict()`` without the entries reached through an alias path (stored once)."""
+    aliases = tuple(alias + "." for alias in module_aliases(mods))
+    return {k: v for k, v in mods.state_dict().items() if not k.startswith(aliases)}
+
+
+def _with_aliases(mods: nn.Module, state: Mapping[str, Any]) -> dict[str, Any]:
+    full = dict(state)
+    for alias, target in module_aliases(mods).items():
+        for key, value in state.items():
+            if key.startswith(target + "."):
+                full.setdefault(alias + key[len(target) :], value)
+    return full
+
+
 def load_state(folder: Path, mods: nn.Module, state: Mapping[str, Any]) -> None:
     path = folder / STATE_FILE
+    state = _with_aliases(mods, state)
     try:
         result = mods.load_state_dict(state, strict=False)
     except Exception as exc:

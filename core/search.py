@@ -26,6 +26,7 @@ from .models import LoadedModel
 from .plan import ENGINES, Plan, QuantSettings
 from .plot import pareto_front
 from .progress import CancelToken, ProgressCallback, check, report
+from .schemes import get_scheme
 from .sensitivity import (
     DEFAULT_SCHEMES,
     SensitivityResult,
@@ -90,6 +91,11 @@ class SearchSettings:
             raise DataError(
                 f"unknown objective '{self.objective}'; use one of {', '.join(OBJECTIVES)}"
             )
+        self.schemes = tuple(self.schemes)
+        for scheme in self.schemes:
+            get_scheme(scheme)
+        if not [s for s in self.schemes if s != "none"]:
+            raise PlanError("the search needs at least one scheme other than none (--schemes)")
         unknown = [e for e in self.engines if e not in ENGINES]
         if unknown or not self.engines:
             raise PlanError(f"unknown engine(s) {unknown}; use some of {', '.join(ENGINES)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QSettings, Signal
@@ -48,7 +49,7 @@ class ModelBar(QToolBar):
         self.hf_action.triggered.connect(self._open_hf)
         self.builtins_menu = QMenu("Open built-in model", parent)
         for name in BUILTINS:
-            self.builtins_menu.addAction(name, lambda n=name: self.sourceRequested.emit(n))
+            self.builtins_menu.addAction(name, partial(self.sourceRequested.emit, name))
         self.recent_menu = QMenu("Recent models", parent)
         self._refill()
 
@@ -71,7 +72,7 @@ class ModelBar(QToolBar):
         recent = self.recent_sources()
         self.recent_menu.clear()
         for source in recent:
-            self.recent_menu.addAction(source, lambda s=source: self.sourceRequested.emit(s))
+            self.recent_menu.addAction(source, partial(self.sourceRequested.emit, source))
         self.recent_menu.setEnabled(bool(recent))
         typed = self.source_box.currentText()
         self.source_box.clear()

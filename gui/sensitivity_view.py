@@ -140,8 +140,9 @@ class SensitivityView(QWidget):
             "worst": "Utterances that gained the most word errors",
         }
         for i, name in enumerate(COLUMNS):
-            if name in tips:
-                self.table.horizontalHeaderItem(i).setToolTip(tips[name])
+            item = self.table.horizontalHeaderItem(i)
+            if name in tips and item is not None:
+                item.setToolTip(tips[name])
 
         self.units_chart = _plot(
             "Units: ΔWER vs speed-up", "ΔWER  (WER points)", "speed-up  (× faster)"

@@ -322,6 +322,11 @@ def test_whisper_round_trip_is_bitwise(whisper_model, preset, tmp_path):
     plan = make_preset(preset, build_tree(whisper_model.mods))
     wav = fixed_waves(1, 1.0, seed=3)[0]
     quantized = apply_plan(whisper_model, plan, fixed_waves(1, 0.5, seed=1))
-    loaded = load_quantized(export_model(quantized, tmp_path / "export"))
+    out = export_model(quantized, tmp_path / "export")
+    state = torch.load(out / "quantized_state.pt", weights_only=True)
+    assert any(key.startswith("whisper.model.decoder.") for key in state)
+    assert not any(key.startswith("decoder.model.") for key in state)  # the searcher's alias
+    loaded = load_quantized(out)
     assert loaded.interface == "WhisperASR" and loaded.plan.to_dict() == plan.to_dict()
+    assert loaded.mods["decoder"].model is loaded.mods["whisper"]
     _assert_same_outputs(quantized, loaded, [wav])

@@ -283,3 +283,15 @@ def test_cli_sensitivity_and_search_json(data_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["search", "--help"])
     assert "Greedy search with measured acceptance" in capsys.readouterr().out
+
+
+def test_search_settings_refuse_bad_values():
+    with pytest.raises(PlanError, match="at least one scheme"):
+        SearchSettings(max_wer_increase=1.0, schemes=("none",))
+    with pytest.raises(PlanError, match="unknown scheme 'int4'"):
+        SearchSettings(max_wer_increase=1.0, schemes=("dynamic", "int4"))
+    with pytest.raises(DataError, match="max-wer-increase"):
+        SearchSettings(max_wer_increase=-1.0)
+    with pytest.raises(DataError, match="unknown objective"):
+        SearchSettings(max_wer_increase=1.0, objective="latency")
+    assert SearchSettings(max_wer_increase=1.0, schemes=["bf16"]).schemes == ("bf16",)  # type: ignore[arg-type]

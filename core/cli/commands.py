@@ -11,11 +11,12 @@ from typing import Any
 from ..bench import BenchSettings, state_dict_bytes
 from ..datasets import open_dataset
 from ..experiment import format_comparison, run_baseline, run_compare, run_experiment
-from ..history import HistoryStore, format_runs_table
+from ..history import HistoryStore
 from ..models import open_model
 from ..plan import Plan, QuantSettings
 from ..presets import PRESETS, make_preset, validate_plan
 from ..tree import build_tree, format_tree
+from .runs_table import format_runs_table
 from .tqdm_progress import TqdmProgress
 
 

@@ -1,0 +1,48 @@
+"""The run history as an aligned text table (``speechquant history``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..history import RunSummary, _parse_time
+
+
+def _local_time(text: str) -> str:
+    try:
+        stamp = _parse_time(text)
+    except ValueError:
+        return text.replace("T", " ")[:16]
+    return (stamp.astimezone() if stamp.tzinfo else stamp).strftime("%Y-%m-%d %H:%M")
+
+
+def _fmt(value: float | None, spec: str, scale: float = 1.0) -> str:
+    return "-" if value is None else format(value * scale, spec)
+
+
+def format_runs_table(runs: Sequence[RunSummary]) -> str:
+    """The runs as an aligned text table (id, time, kind, source, plan, engine, threads, WER %, RTF, size MB)."""
+    if not runs:
+        return "No runs recorded yet; run `speechquant bench` or `speechquant compare`."
+    header = ("id", "time", "kind", "source", "plan", "engine", "threads", "WER %", "RTF", "size MB")  # fmt: skip
+    right = {0, 6, 7, 8, 9}
+    rows = [header]
+    for run in runs:
+        when = _local_time(run.started_at)
+        source = run.source if len(run.source) <= 48 else "…" + run.source[-47:]
+        plan = run.plan_name or "float"
+        if run.plan_name and run.plan_summary != "float":
+            plan += f" ({run.plan_summary})"
+        rows.append((
+            str(run.id), when, run.kind, source, plan, run.engine or "-",
+            "-" if run.threads is None else str(run.threads), _fmt(run.wer, ".2f"),
+            _fmt(run.rtf, ".3f"), _fmt(run.model_bytes, ".1f", 1e-6),
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.rjust(w) if i in right else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
+    return "\n".join(lines)
