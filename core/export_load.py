@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -247,17 +248,35 @@ def module_aliases(mods: nn.Module) -> dict[str, str]:
 
 
 def unique_state(mods: nn.Module) -> dict[str, Any]:
-    """``mods.state_dict()`` without the entries reached through an alias path (stored once)."""
+    """``mods.state_dict()`` without the entries reached through an alias path (stored once).
+
+    The per-module version metadata (``_metadata``) is kept: quantized modules read it to load.
+    """
     aliases = tuple(alias + "." for alias in module_aliases(mods))
-    return {k: v for k, v in mods.state_dict().items() if not k.startswith(aliases)}
+    state = mods.state_dict()
+    kept: Any = OrderedDict((k, v) for k, v in state.items() if not k.startswith(aliases))
+    meta = getattr(state, "_metadata", None)
+    if meta is not None:
+        kept._metadata = OrderedDict(
+            (k, v) for k, v in meta.items() if not (k + ".").startswith(aliases)
+        )
+    return kept
 
 
 def _with_aliases(mods: nn.Module, state: Mapping[str, Any]) -> dict[str, Any]:
-    full = dict(state)
+    """``state`` with the alias paths' entries (and version metadata) filled from their targets."""
+    full: Any = OrderedDict(state)
+    meta = getattr(state, "_metadata", None)
+    full_meta = OrderedDict(meta) if meta is not None else None
     for alias, target in module_aliases(mods).items():
         for key, value in state.items():
             if key.startswith(target + "."):
                 full.setdefault(alias + key[len(target) :], value)
+        for key, value in (meta or {}).items():
+            if key == target or key.startswith(target + "."):
+                full_meta.setdefault(alias + key[len(target) :], value)  # type: ignore[union-attr]
+    if full_meta is not None:
+        full._metadata = full_meta
     return full
 
 

@@ -39,7 +39,7 @@ class TiedHeadEmbedding(nn.Module):
         The float embedding (not changed).
     scheme
         ``dynamic``: int8 rows with per-row scales, projection by a dynamic int8 Linear over the
-        same quantized matrix. ``bf16``: bfloat16 rows, projection by a bfloat16 matmul.
+        same quantized matrix (saved once: the rows are rebuilt from it on load). ``bf16``: bfloat16 rows, projection by a bfloat16 matmul.
     """
 
     rows: torch.Tensor
@@ -58,13 +58,25 @@ class TiedHeadEmbedding(nn.Module):
         self.padding_idx = embedding.padding_idx
         weight = embedding.weight.detach().float()
         if scheme == "dynamic":
-            projection: Any = _dynamic_linear(weight)
-            self.projection = projection
-            qweight = projection.weight()
-            self.register_buffer("rows", qweight.int_repr())
-            self.register_buffer("row_scales", qweight.q_per_channel_scales().float())
+            self.projection = _dynamic_linear(weight)
+            self.register_buffer("rows", torch.empty(0, dtype=torch.int8), persistent=False)
+            self.register_buffer("row_scales", torch.empty(0), persistent=False)
+            self._rows_from_projection()
+            self.register_load_state_dict_post_hook(TiedHeadEmbedding._after_load)
         else:
             self.register_buffer("rows", weight.to(torch.bfloat16))
+
+    def _rows_from_projection(self) -> None:
+        """Lookup rows (int8 and per-row scales) from the packed projection, stored only once."""
+        projection: Any = self.projection
+        qweight = projection.weight()
+        self.rows = qweight.int_repr()
+        self.row_scales = qweight.q_per_channel_scales().float()
+
+    @staticmethod
+    def _after_load(module: nn.Module, incompatible: Any) -> None:
+        if isinstance(module, TiedHeadEmbedding):
+            module._rows_from_projection()
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         rows = self.rows[ids].float()

@@ -1,7 +1,8 @@
 """What a plan does to a model, estimated from the module tree alone (no quantization run).
 
 Rules of thumb: dynamic qint8 keeps ~1/4 of a target layer's bytes (float16 ~1/2), static int8
-~1/4 of each Linear/Conv, bf16 ~1/2 of every float tensor in the subtree. Biases, scales and
+~1/4 of each Linear/Conv, bf16 ~1/2 of every float tensor in the subtree, a tied output
+projection set to dynamic or bf16 ~1/2 (int8 rows plus the packed int8 projection). Biases, scales and
 packing overhead are ignored, so the figure is an estimate; the benchmark measures the real size.
 """
 
@@ -33,9 +34,17 @@ class PlanEstimate:
         return self.float_bytes / self.estimated_bytes if self.estimated_bytes else 1.0
 
 
+def _is_tied_head(node: ModuleNode) -> bool:
+    """An embedding that takes ``dynamic``: core marks tied output projections that way."""
+    verdict = node.verdicts.get("dynamic")
+    return node.class_name == "Embedding" and verdict is not None and verdict.applies
+
+
 def _layer_factor(node: ModuleNode, scheme: str, plan: Plan) -> float | None:
     """The fraction of a leaf's bytes kept under ``scheme``; None when it stays as is."""
     settings = plan.settings
+    if _is_tied_head(node) and scheme == "dynamic":
+        return 0.5 if plan.entries.get(node.path) == scheme else None
     if scheme == "dynamic" and node.class_name in settings.dynamic_targets:
         return 0.25 if settings.dynamic_dtype == "qint8" else 0.5
     if scheme == "static" and node.class_name in STATIC_CLASSES:

@@ -193,3 +193,18 @@ def test_estimate_follows_the_plan(tree):
     bf16 = estimate_plan(tree, make_preset("bf16", tree))
     assert bf16.float_bytes / 2 <= bf16.estimated_bytes < bf16.float_bytes
     assert "bf16" in summary_text(bf16) and "smaller" in summary_text(bf16)
+
+
+def test_estimate_counts_a_tied_head_only_where_named():
+    from torch import nn
+
+    from speechquant.core.schemes.base import APPLIES
+    from speechquant.core.tree import build_tree
+
+    mods = nn.ModuleDict({"decoder": nn.ModuleDict({"embed": nn.Embedding(1000, 16)})})
+    tree = build_tree(mods)
+    tree["decoder.embed"].verdicts["dynamic"] = APPLIES  # as core marks a tied output projection
+    size = tree.root.total_bytes
+    assert estimate_plan(tree, Plan(entries={"decoder": "dynamic"})).estimated_bytes == size
+    named = estimate_plan(tree, Plan(entries={"decoder.embed": "dynamic"}))
+    assert named.estimated_bytes == size // 2 and named.schemes["dynamic"].layers == 1
