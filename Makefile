@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 APT_PACKAGES := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins festival festvox-us-slt-hts espeak-ng xvfb
 STAMP := $(VENV)/.installed
 
-.PHONY: help install system-deps lint typecheck contract test test-fast demo gui screenshots bench clean
+.PHONY: help install system-deps lint typecheck contract test test-fast demo gui screenshots bench bench-compare bench-search clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -49,8 +49,14 @@ gui: $(STAMP) system-deps ## start the desktop app
 screenshots: $(STAMP) ## render the README's GUI screenshots into docs/screenshots
 	QT_QPA_PLATFORM=offscreen $(PY) -m speechquant.gui.screenshots docs/screenshots
 
-bench: $(STAMP) ## run the speed/accuracy benchmarks in benchmarks/
+bench: $(STAMP) ## encoder speed of the presets on replica:wav2vec2-large (benchmarks/bench_presets.py)
 	$(PY) benchmarks/bench_presets.py
+
+bench-compare: $(STAMP) ## WER and speed of the presets on Whisper tiny.en, real speech (benchmarks/bench_compare.py)
+	$(PY) benchmarks/bench_compare.py
+
+bench-search: $(STAMP) ## sensitivity and plan search on Whisper and the large replica (benchmarks/bench_search.py)
+	$(PY) benchmarks/bench_search.py
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -279,7 +279,7 @@ def main() -> None:
     parser.add_argument("--search-n", type=int, default=20)
     parser.add_argument("--calib-n", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--max-evals", type=int, default=20)
+    parser.add_argument("--max-evals", type=int, default=24)
     parser.add_argument("--duel-rounds", type=int, default=2)
     parser.add_argument("--encoder-repeats", type=int, default=5)
     parser.add_argument(

@@ -27,6 +27,14 @@ from .plan import ENGINES, Plan, QuantSettings
 from .plot import pareto_front
 from .progress import CancelToken, ProgressCallback, check, report
 from .schemes import get_scheme
+from .search_moves import (
+    ENGINE_SCHEMES,
+    Estimates,
+    apply_move,
+    candidate_moves,
+    plan_key,
+    preset_assignments,
+)
 from .sensitivity import (
     DEFAULT_SCHEMES,
     SensitivityResult,
@@ -34,18 +42,20 @@ from .sensitivity import (
     run_sensitivity,
 )
 from .splits import make_splits
+from .tree import build_tree
 from .units import Unit, assignment_plan, default_units, restrict_schemes
 
 ALGORITHM = """\
 Greedy search with measured acceptance:
  1. Sensitivity on the search split: every unit alone under every scheme (ΔWER, objective gain).
- 2. Seeds: the float model and "every unit under scheme S" for each scheme (int8 schemes under
-    each engine). The best seed within the budget (compared as in 4) is the starting plan.
+ 2. Seeds: the float model, "every unit under scheme S" for each scheme, and each built-in
+    preset that maps onto the units (int8 seeds under each engine). The best seed within the
+    budget (compared as in 4) is the starting plan, so the search starts from the best preset.
  3. Moves set units to a scheme: whole families first (e.g. all decoder layers), then single
     units. A move's estimated gain is the sum of its units' single-unit gains over their current
-    scheme. Moves with a unit whose single ΔWER alone exceeds the budget are dropped, and so are
-    single-unit moves without estimated gain (family moves are always tried: one unit's gain is
-    often below the timing noise). The rest are tried best gain per estimated ΔWER first.
+    scheme. Moves with a unit whose single ΔWER alone exceeds the budget are dropped. The rest
+    are tried best gain per estimated ΔWER first; single-unit moves without estimated gain come
+    last, biggest units first (a small unit's gain is often below the timing noise).
  4. The first move is re-measured as a whole plan on the search split and kept only if its ΔWER
     stays within the budget and it improves the objective by at least min-gain (relative); a
     move not kept, or back to a scheme the units left, is never tried. Moves are re-ranked
@@ -57,8 +67,6 @@ Greedy search with measured acceptance:
  6. The winner is confirmed on the evaluation split against the float model there.
 """
 
-_ENGINE_SCHEMES = ("dynamic", "static")
-_COST_FLOOR = 0.01
 _CLEAR = (0.75, 1.25)
 
 
@@ -187,78 +195,6 @@ class SearchResult:
         }
 
 
-@dataclass(frozen=True)
-class _Move:
-    units: tuple[str, ...]
-    scheme: str
-    gain: float
-    cost: float
-    family: bool
-    name: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} -> {self.scheme}"
-
-
-class _Estimates:
-    """Single-unit gains (objective saved) and costs (ΔWER) from the sensitivity results."""
-
-    def __init__(self, sens: SensitivityResult, objective: str) -> None:
-        self.sens = sens
-        self.objective = objective
-        self.base = sens.baseline.objective(objective)
-
-    def gain(self, unit: str, scheme: str) -> float:
-        row = self.sens.row(unit, scheme)
-        return 0.0 if row is None else self.base - row.single.objective(self.objective)
-
-    def cost(self, unit: str, scheme: str) -> float:
-        row = self.sens.row(unit, scheme)
-        return 0.0 if row is None else max(0.0, row.single.delta_wer)
-
-
-def _moves(
-    units: Sequence[Unit], current: dict[str, str], est: _Estimates, budget: float
-) -> list[_Move]:
-    groups: dict[str, list[Unit]] = {}
-    for unit in units:
-        if unit.family is not None:
-            groups.setdefault(unit.family, []).append(unit)
-    candidates: list[tuple[tuple[Unit, ...], bool]] = [
-        (tuple(members), True) for members in groups.values() if len(members) > 1
-    ]
-    candidates += [((unit,), False) for unit in units]
-    moves = []
-    for members, family in candidates:
-        for scheme in members[0].schemes:
-            if any(scheme not in u.schemes for u in members):
-                continue
-            if all(current.get(u.name, "none") == scheme for u in members):
-                continue
-            if any(est.cost(u.name, scheme) > budget for u in members):
-                continue
-            gain = sum(
-                est.gain(u.name, scheme) - est.gain(u.name, current.get(u.name, "none"))
-                for u in members
-            )
-            cost = sum(
-                est.cost(u.name, scheme) - est.cost(u.name, current.get(u.name, "none"))
-                for u in members
-            )
-            if gain > 0 or family:
-                name = members[0].family if family else members[0].name
-                names = tuple(u.name for u in members)
-                moves.append(_Move(names, scheme, gain, cost, family, name or names[0]))
-    moves.sort(key=lambda m: (not m.family, -m.gain / max(m.cost, _COST_FLOOR), -m.gain))
-    return moves
-
-
-def _key(assignment: dict[str, str], engine: str) -> tuple[Any, ...]:
-    engine_matters = any(s in _ENGINE_SCHEMES for s in assignment.values())
-    return (tuple(sorted(assignment.items())), engine if engine_matters else None)
-
-
 def run_search(
     model: LoadedModel,
     dataset: Dataset,
@@ -300,7 +236,7 @@ def run_search(
         cancel=cancel,
     )
     chosen = sens.units
-    est = _Estimates(sens, settings.objective)
+    est = Estimates(sens, settings.objective)
     budget = settings.max_wer_increase
     steps: list[SearchStep] = []
     tried: set[tuple[Any, ...]] = set()
@@ -311,7 +247,7 @@ def run_search(
         report(progress, len(steps), settings.max_evals, "search")
         qs = next(q for q in quant if q.engine == engine)
         plan = assignment_plan(chosen, assignment, qs, name=f"search-{len(steps)}")
-        tried.add(_key(assignment, engine))
+        tried.add(plan_key(assignment, engine))
         m = measurer.measure(plan, move, "candidate", progress=progress, cancel=cancel)
         step = SearchStep(m, dict(assignment), engine, move, m.delta_wer <= budget + 1e-9, False)
         steps.append(step)
@@ -347,22 +283,30 @@ def run_search(
     current.accepted = True
     for scheme in sens.schemes:
         assignment = {u.name: scheme for u in chosen if scheme in u.schemes}
-        engines = settings.engines if scheme in _ENGINE_SCHEMES else settings.engines[:1]
+        engines = settings.engines if scheme in ENGINE_SCHEMES else settings.engines[:1]
         for engine in engines:
             step = evaluate(assignment, engine, f"seed: all {scheme} ({engine})")
             if better(step, current, 0.0):
                 current.accepted, step.accepted, current = False, True, step
+    tree = build_tree(model.mods)
+    for name, mapped in preset_assignments(chosen, tree, settings.quant):
+        int8 = any(s in ENGINE_SCHEMES for s in mapped.values())
+        for engine in settings.engines if int8 else settings.engines[:1]:
+            if plan_key(mapped, engine) not in tried:
+                step = evaluate(mapped, engine, f"seed: preset {name} ({engine})")
+                if better(step, current, 0.0):
+                    current.accepted, step.accepted, current = False, True, step
     while len(steps) < settings.max_evals:
         moves = [
             m
-            for m in _moves(chosen, current.assignment, est, budget)
+            for m in candidate_moves(chosen, current.assignment, est, budget)
             if (m.units, m.scheme) not in rejected
-            and _key(_apply(current.assignment, m), current.engine) not in tried
+            and plan_key(apply_move(current.assignment, m), current.engine) not in tried
         ]
         if not moves:
             break
         move = moves[0]
-        step = evaluate(_apply(current.assignment, move), current.engine, move.label)
+        step = evaluate(apply_move(current.assignment, move), current.engine, move.label)
         if better(step, current, settings.min_gain):
             left = {current.assignment.get(unit, "none") for unit in move.units}
             rejected.update((move.units, scheme) for scheme in left)  # no way back
@@ -370,7 +314,7 @@ def run_search(
         else:
             rejected.add((move.units, move.scheme))
     for engine in settings.engines:
-        if _key(current.assignment, engine) in tried:
+        if plan_key(current.assignment, engine) in tried:
             continue
         step = evaluate(current.assignment, engine, f"engine -> {engine}")
         if better(step, current, settings.min_gain):
@@ -397,7 +341,3 @@ def run_search(
         calibration_ids=measurer.calibration_ids() or evaluator.calibration_ids(),
         eval_ids=splits.evaluation.ids,
     )
-
-
-def _apply(assignment: dict[str, str], move: _Move) -> dict[str, str]:
-    return {**assignment, **{unit: move.scheme for unit in move.units}}

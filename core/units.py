@@ -293,3 +293,26 @@ def assignment_plan(
         if scheme != "none":
             entries.update(by_name[unit_name].entries(scheme))
     return Plan(entries=entries, settings=settings or QuantSettings(), name=name)
+
+
+def plan_assignment(units: Sequence[Unit], plan: Plan, tree: ModuleTree) -> dict[str, str] | None:
+    """``plan`` as a unit assignment (unit name -> scheme), or None where it cannot be one.
+
+    None when an entry splits a unit, or gives a unit a scheme outside its (searched) schemes
+    that would change it; a scheme that would merely do nothing there (``dynamic`` on a conv
+    front end) counts as ``none``. Modules outside every unit are not looked at.
+    """
+    assignment: dict[str, str] = {}
+    for unit in units:
+        schemes = {plan.effective(path)[0] for path in unit.paths}
+        inner = any(e.startswith(p + ".") for e in plan.entries for p in unit.paths)
+        if len(schemes) != 1 or inner:
+            return None
+        scheme = schemes.pop()
+        if scheme in unit.schemes:
+            assignment[unit.name] = scheme
+        elif scheme != "none":
+            verdicts = [tree[path].verdicts[scheme] for path in unit.paths]
+            if any(v.applies or v.blocking for v in verdicts):
+                return None
+    return assignment

@@ -18,7 +18,7 @@ from speechquant.core.experiment import calibration_set, run_experiment
 from speechquant.core.history import HistoryStore
 from speechquant.core.measure import PlanMeasurer
 from speechquant.core.plan import Plan
-from speechquant.core.presets import validate_plan
+from speechquant.core.presets import make_preset, validate_plan
 from speechquant.core.progress import CancelToken, Progress
 from speechquant.core.search import SearchSettings, run_search
 from speechquant.core.sensitivity import SensitivitySettings, run_sensitivity, sensitivity_jobs
@@ -28,6 +28,8 @@ from speechquant.core.units import (
     assignment_plan,
     default_units,
     merge_families,
+    plan_assignment,
+    restrict_schemes,
     units_at_depth,
     units_from_paths,
 )
@@ -226,6 +228,7 @@ def test_search_respects_the_budget(tiny_model, dataset, tmp_path, budget):
     assert result.steps[0].move == "seed: float32" and len(result.steps) <= 12 + 1
     moves = [s.move for s in result.steps]
     assert len(moves) == len(set(moves))  # a rejected move is not tried again
+    assert "seed: preset tutorial (x86)" in moves  # the presets are seeds
     validate_plan(result.plan, build_tree(tiny_model.mods))
     # the bench path re-measures the plan on the search split to the same WER
     search = open_dataset(dataset.source)
@@ -295,3 +298,21 @@ def test_search_settings_refuse_bad_values():
     with pytest.raises(DataError, match="unknown objective"):
         SearchSettings(max_wer_increase=1.0, objective="latency")
     assert SearchSettings(max_wer_increase=1.0, schemes=["bf16"]).schemes == ("bf16",)  # type: ignore[arg-type]
+
+
+def test_presets_as_unit_assignments(tiny_model):
+    tree = build_tree(tiny_model.mods)
+    units = default_units(tiny_model.mods, tree)
+    tutorial = plan_assignment(units, make_preset("tutorial", tree), tree)
+    assert tutorial is not None
+    assert tutorial["feature_extractor"] == tutorial["feature_projection"] == "static"
+    assert tutorial["encoder.enc"] == "dynamic" and "encoder.ctc_lin" not in tutorial
+    assert all(tutorial[u.name] == "dynamic" for u in units if u.name.startswith("encoder.layers"))
+    # dynamic does nothing to the conv front end, so it counts as none there
+    everything = plan_assignment(units, make_preset("all-dynamic", tree), tree)
+    assert everything is not None and "feature_extractor" not in everything
+    layer = units[3].paths[0]
+    split = Plan(entries={layer: "dynamic", f"{layer}.attention": "none"})
+    assert plan_assignment(units, split, tree) is None  # an entry inside a unit
+    narrowed = restrict_schemes(units, ["dynamic"])
+    assert plan_assignment(narrowed, make_preset("tutorial", tree), tree) is None

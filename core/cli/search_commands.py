@@ -28,7 +28,8 @@ from .tqdm_progress import TqdmProgress
 UNITS_HELP = (
     "Units: by default wav2vec2 gives feature_extractor, feature_projection, pos_conv_embed, "
     "each encoder layer, enc and ctc_lin; Whisper gives encoder conv1/conv2, each encoder layer "
-    "and each decoder layer; other models the modules at depth 2."
+    "and each decoder layer, and the tied output projection decoder.embed_tokens; other models "
+    "the modules at depth 2."
 )
 
 
