@@ -86,7 +86,9 @@ class SearchSettings:
     search_n: int = 20
     eval_n: int | None = None
     max_evals: int = 30
-    min_gain: float = 0.01
+    min_gain: float = 0.02
+    """Relative objective gain a move must bring to be kept; below 2 % a paired timing on 20
+    utterances cannot tell a neutral change from a gain, and every change kept is a WER risk."""
     duel_rounds: int = 1
     """Paired timing passes of a candidate against the kept plan (0: compare bench figures)."""
     leave_one_out: bool = False

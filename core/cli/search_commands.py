@@ -116,7 +116,10 @@ def add_search_parsers(sub: Any, source_help: str, data_help: str) -> None:
     p.add_argument("--eval-n", type=int, help="evaluation split size (default: the rest)")
     p.add_argument("--max-evals", type=int, default=30, help="plans measured at most (30)")
     p.add_argument(
-        "--min-gain", type=float, default=0.01, help="relative gain a move must bring (0.01)"
+        "--min-gain",
+        type=float,
+        default=0.02,
+        help="relative gain a move must bring to be kept (0.02: smaller gains are within timing noise)",
     )
     p.add_argument(
         "--duel-rounds",
