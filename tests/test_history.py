@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
+from speechquant.core.cli.runs_table import format_runs_table
 from speechquant.core.errors import HistoryError
 from speechquant.core.history import (
     HISTORY_FILENAME,
     SCHEMA_VERSION,
     HistoryStore,
     RunSummary,
-    format_runs_table,
     make_cache_key,
     new_group_id,
 )
