@@ -57,9 +57,10 @@ Greedy search with measured acceptance:
     are tried best gain per estimated ΔWER first; single-unit moves without estimated gain come
     last, biggest units first (a small unit's gain is often below the timing noise).
  4. The first move is re-measured as a whole plan on the search split and kept only if its ΔWER
-    stays within the budget and it improves the objective by at least min-gain (relative); a
-    move not kept, or back to a scheme the units left, is never tried. Moves are re-ranked
-    after each kept one. Repeat until no move is left or max-evals plans were measured.
+    stays within the budget and it improves the objective: speed by at least min-gain
+    (relative), size by any amount (sizes are exact); a move not kept, or back to a scheme
+    the units left, is never tried. Moves are re-ranked after each kept one. Repeat until no
+    move is left or max-evals plans were measured.
     Speed is compared by a paired timing (unless the measured RTFs differ by over 25%):
     candidate and kept plan transcribe (rtf-encoder: encode) each search utterance back to
     back in alternating order, so that load from other processes hits both alike.
@@ -87,8 +88,9 @@ class SearchSettings:
     eval_n: int | None = None
     max_evals: int = 30
     min_gain: float = 0.02
-    """Relative objective gain a move must bring to be kept; below 2 % a paired timing on 20
-    utterances cannot tell a neutral change from a gain, and every change kept is a WER risk."""
+    """Relative speed gain a move must bring to be kept; below 2 % a paired timing on 20
+    utterances cannot tell a neutral change from a gain, and every change kept is a WER risk.
+    (With the size objective any reduction counts: sizes are exact.)"""
     duel_rounds: int = 1
     """Paired timing passes of a candidate against the kept plan (0: compare bench figures)."""
     leave_one_out: bool = False
@@ -266,7 +268,7 @@ def run_search(
                 step.measurement.objective(objective),
                 than.measurement.objective(objective),
             )
-            return value < kept * (1 - margin)
+            return value < kept * (1 - (0.0 if objective == "size" else margin))
         ratio = step.measurement.objective(objective) / than.measurement.objective(objective)
         if not _CLEAR[0] < ratio < _CLEAR[1]:
             return ratio <= _CLEAR[0]  # too clear for timing noise to matter: no paired timing

@@ -119,7 +119,8 @@ def add_search_parsers(sub: Any, source_help: str, data_help: str) -> None:
         "--min-gain",
         type=float,
         default=0.02,
-        help="relative gain a move must bring to be kept (0.02: smaller gains are within timing noise)",
+        help="relative speed gain a move must bring to be kept (0.02: smaller gains are within "
+        "timing noise); with --objective size any reduction counts",
     )
     p.add_argument(
         "--duel-rounds",
