@@ -218,8 +218,9 @@ def run_search(
     tried as soon as it is measured (its ``accepted`` flag may change later in the search).
     """
     bench = replace(bench or BenchSettings(), limit=None)
+    tree = build_tree(model.mods)
     chosen = restrict_schemes(
-        units if units is not None else default_units(model.mods), settings.schemes
+        units if units is not None else default_units(model.mods, tree), settings.schemes
     )
     calibrate = any("static" in u.schemes for u in chosen)
     splits = make_splits(dataset, settings.search_n, settings.eval_n, bench, calibrate)
@@ -292,7 +293,6 @@ def run_search(
             step = evaluate(assignment, engine, f"seed: all {scheme} ({engine})")
             if better(step, current, 0.0):
                 current.accepted, step.accepted, current = False, True, step
-    tree = build_tree(model.mods)
     for name, mapped in preset_assignments(chosen, tree, settings.quant):
         int8 = any(s in ENGINE_SCHEMES for s in mapped.values())
         for engine in settings.engines if int8 else settings.engines[:1]:

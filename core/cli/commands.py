@@ -33,14 +33,15 @@ def _write_json(data: Any, target: str) -> None:
         _say(f"wrote {target}")
 
 
-def _settings(args: argparse.Namespace) -> BenchSettings:
+def bench_settings(args: argparse.Namespace) -> BenchSettings:
+    """Bench settings from the shared bench options (commands without --no-encoder-rtf time it)."""
     return BenchSettings(
         limit=args.limit,
         warmup=args.warmup,
         repeats=args.repeats,
         threads=args.threads,
         normalizer=args.normalizer,
-        encoder_rtf=not args.no_encoder_rtf,
+        encoder_rtf=not getattr(args, "no_encoder_rtf", False),
         calib=args.calib,
         calib_n=args.calib_n,
     )
@@ -100,7 +101,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = bench_settings(args)
     plan = _load_plan(args.plan, args.engine) if args.plan else None
     with TqdmProgress() as bar:
         model = open_model(args.source, progress=bar)
@@ -129,7 +130,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = bench_settings(args)
     with TqdmProgress() as bar:
         model = open_model(args.source, progress=bar)
         dataset = open_dataset(args.data, progress=bar)

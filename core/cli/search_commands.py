@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from ..search_report import format_search, plot_search
 from ..sensitivity import DEFAULT_SCHEMES, SensitivitySettings, format_sensitivity, run_sensitivity
 from ..tree import build_tree
 from ..units import Unit, default_units, merge_families, units_at_depth, units_from_paths
+from .commands import bench_settings
 from .tqdm_progress import TqdmProgress
 
 UNITS_HELP = (
@@ -135,14 +137,8 @@ def add_search_parsers(sub: Any, source_help: str, data_help: str) -> None:
 
 
 def _bench(args: argparse.Namespace) -> BenchSettings:
-    return BenchSettings(
-        warmup=args.warmup,
-        repeats=args.repeats,
-        threads=args.threads,
-        normalizer=args.normalizer,
-        calib=args.calib,
-        calib_n=args.calib_n,
-    )
+    # --limit is applied when the dataset is opened; the splits must see every utterance left
+    return replace(bench_settings(args), limit=None)
 
 
 def _units(model: LoadedModel, args: argparse.Namespace) -> list[Unit]:
