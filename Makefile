@@ -4,19 +4,30 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 APT_PACKAGES := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins festival festvox-us-slt-hts espeak-ng xvfb
 STAMP := $(VENV)/.installed
+LOCKVENV := .cache/lock-venv
+UV_VERSION := 0.13.9
 
-.PHONY: help install system-deps lint typecheck contract test test-fast demo gui screenshots bench bench-compare bench-search clean
+
+.PHONY: help install lock system-deps lint typecheck contract test test-fast demo gui screenshots bench bench-compare bench-search clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
-$(STAMP): pyproject.toml
+$(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev,demo]'
+	$(PIP) install -q --require-hashes --no-deps -r requirements.lock
+	$(PIP) install -q --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install speechquant with the dev and demo extras
+install: $(STAMP) ## create .venv and install speechquant and every extra from requirements.lock
+
+lock: ## re-resolve pyproject.toml's ranges into requirements.lock (exact versions, hashes)
+	python3 -m venv $(LOCKVENV) && $(LOCKVENV)/bin/pip install -q 'uv==$(UV_VERSION)'
+	$(LOCKVENV)/bin/uv pip compile pyproject.toml --extra dev --extra demo --extra cluster \
+	  --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_36 \
+	  --upgrade -o requirements.lock
+	rm -rf $(LOCKVENV)
 
 system-deps: ## install the apt packages (as root), or say which are missing
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
