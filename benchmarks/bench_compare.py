@@ -4,7 +4,7 @@ Usage: python benchmarks/bench_compare.py [--data PATH/manifest.csv] [--large]
 
 1. ``compare`` on demo:whisper-tiny-en over the real speech set (float, tutorial, all-dynamic, bf16).
 2. The harness overhead: the same utterances transcribed by a bare loop over
-   ``asr.transcribe_batch`` and by :func:`speechquant.core.bench.benchmark`, interleaved.
+   ``asr.transcribe_batch`` and by :func:`speechquant.core.evaluation.bench.benchmark`, interleaved.
 3. With ``--large``: ``compare`` on replica:wav2vec2-large (speed only; its WER is meaningless).
 """
 
@@ -21,13 +21,13 @@ warnings.filterwarnings("ignore")
 
 import torch  # noqa: E402
 
-from speechquant.core.bench import BenchSettings, benchmark  # noqa: E402
-from speechquant.core.datasets import iter_loaded, open_dataset  # noqa: E402
-from speechquant.core.experiment import format_comparison, run_compare  # noqa: E402
-from speechquant.core.models import open_model  # noqa: E402
+from speechquant.core.data.datasets import iter_loaded, open_dataset  # noqa: E402
+from speechquant.core.evaluation.bench import BenchSettings, benchmark  # noqa: E402
+from speechquant.core.evaluation.experiment import format_comparison, run_compare  # noqa: E402
 from speechquant.core.paths import shared_speech_dir  # noqa: E402
-from speechquant.core.presets import make_preset  # noqa: E402
-from speechquant.core.tree import build_tree  # noqa: E402
+from speechquant.core.quantization.presets import make_preset  # noqa: E402
+from speechquant.core.quantization.tree import build_tree  # noqa: E402
+from speechquant.core.sources import open_model  # noqa: E402
 
 
 def compare(source: str, data: str, limit: int, calib_n: int) -> None:

@@ -19,12 +19,13 @@ warnings.filterwarnings("ignore")
 
 import torch  # noqa: E402
 
-from speechquant.core.bench import model_bytes, peak_rss_bytes  # noqa: E402
-from speechquant.core.models import open_model  # noqa: E402
-from speechquant.core.plan import Plan, QuantSettings  # noqa: E402
-from speechquant.core.presets import make_preset  # noqa: E402
-from speechquant.core.quantize import apply_plan, set_engine  # noqa: E402
-from speechquant.core.tree import build_tree  # noqa: E402
+from speechquant.core.evaluation.bench import model_bytes, peak_rss_bytes  # noqa: E402
+from speechquant.core.quantization.apply import apply_plan, set_engine  # noqa: E402
+from speechquant.core.quantization.plan import Plan  # noqa: E402
+from speechquant.core.quantization.presets import make_preset  # noqa: E402
+from speechquant.core.quantization.settings import QuantSettings
+from speechquant.core.quantization.tree import build_tree  # noqa: E402
+from speechquant.core.sources import open_model  # noqa: E402
 
 
 def rss_bytes() -> int:

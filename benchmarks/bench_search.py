@@ -37,22 +37,24 @@ warnings.filterwarnings("ignore")
 
 import torch  # noqa: E402
 
-from speechquant.core.bench import BenchSettings, benchmark, model_bytes  # noqa: E402
-from speechquant.core.datasets import Dataset, iter_loaded, open_dataset  # noqa: E402
-from speechquant.core.experiment import quantize_model  # noqa: E402
-from speechquant.core.history import HistoryStore  # noqa: E402
-from speechquant.core.metrics import compute_wer  # noqa: E402
-from speechquant.core.models import LoadedModel, open_model  # noqa: E402
+from speechquant.core.data.datasets import Dataset, iter_loaded, open_dataset  # noqa: E402
+from speechquant.core.evaluation.bench import BenchSettings, benchmark, model_bytes  # noqa: E402
+from speechquant.core.evaluation.experiment import quantize_model  # noqa: E402
+from speechquant.core.evaluation.history import HistoryStore  # noqa: E402
+from speechquant.core.evaluation.metrics import compute_wer  # noqa: E402
+from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.paths import shared_speech_dir  # noqa: E402
-from speechquant.core.plan import Plan, QuantSettings  # noqa: E402
-from speechquant.core.presets import make_preset  # noqa: E402
-from speechquant.core.quantize import apply_plan, set_engine  # noqa: E402
-from speechquant.core.search import SearchSettings, run_search  # noqa: E402
-from speechquant.core.search_report import format_search  # noqa: E402
-from speechquant.core.sensitivity import format_sensitivity  # noqa: E402
-from speechquant.core.splits import make_splits  # noqa: E402
-from speechquant.core.tree import build_tree  # noqa: E402
-from speechquant.core.units import default_units, merge_families  # noqa: E402
+from speechquant.core.quantization.apply import apply_plan, set_engine  # noqa: E402
+from speechquant.core.quantization.plan import Plan  # noqa: E402
+from speechquant.core.quantization.presets import make_preset  # noqa: E402
+from speechquant.core.quantization.settings import QuantSettings
+from speechquant.core.quantization.tree import build_tree  # noqa: E402
+from speechquant.core.search.plan_search import SearchSettings, run_search  # noqa: E402
+from speechquant.core.search.report import format_search  # noqa: E402
+from speechquant.core.search.sensitivity import format_sensitivity  # noqa: E402
+from speechquant.core.search.splits import make_splits  # noqa: E402
+from speechquant.core.search.units import default_units, merge_families  # noqa: E402
+from speechquant.core.sources import open_model  # noqa: E402
 
 PRESETS = ("all-dynamic", "bf16")
 HEAD = "whisper.model.decoder.embed_tokens"

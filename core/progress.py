@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import Cancelled
+from speechquant.core.errors import Cancelled
 
 
 @dataclass(frozen=True)

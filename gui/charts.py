@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
-from speechquant.core.plot import pareto_front
+from speechquant.core.evaluation.pareto import pareto_front
 
 from .runs import RunRow, is_baseline, plan_tooltip
 

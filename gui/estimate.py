@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from speechquant.core.plan import Plan
-from speechquant.core.tree import ModuleNode, ModuleTree
+from speechquant.core.quantization.plan import Plan
+from speechquant.core.quantization.tree import ModuleNode, ModuleTree
 
 STATIC_CLASSES = frozenset({"Linear", "Conv1d", "Conv2d", "Conv3d"})
 FLOAT_BYTES = 4

@@ -11,7 +11,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from speechquant.core.errors import SpeechquantError
-from speechquant.core.export import is_export_folder
+from speechquant.core.export.loader import is_export_folder
 
 from .jobs import ExportOutcome, describe_export, export_job
 from .worker import Worker

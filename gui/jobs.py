@@ -7,21 +7,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from speechquant.core.bench import BenchSettings, state_dict_bytes
-from speechquant.core.datasets import Dataset, open_dataset
+from speechquant.core.data.datasets import Dataset, open_dataset
 from speechquant.core.errors import CalibrationError, SpeechquantError
-from speechquant.core.experiment import (
+from speechquant.core.evaluation.bench import BenchSettings, state_dict_bytes
+from speechquant.core.evaluation.experiment import (
     needs_calibration,
     quantize_model,
     run_baseline,
     run_experiment,
 )
-from speechquant.core.export import export_model
-from speechquant.core.history import HistoryStore, new_group_id
-from speechquant.core.models import LoadedModel, open_model
-from speechquant.core.plan import Plan
+from speechquant.core.evaluation.history import HistoryStore, new_group_id
+from speechquant.core.export.writer import export_model
+from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import CancelToken, ProgressCallback, check
-from speechquant.core.tree import ModuleTree, build_tree
+from speechquant.core.quantization.plan import Plan
+from speechquant.core.quantization.tree import ModuleTree, build_tree
+from speechquant.core.sources import open_model
 
 from .preload import wait_preimport
 

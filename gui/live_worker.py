@@ -16,12 +16,12 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
 
-from speechquant.core.live import SegmentTranscriber
-from speechquant.core.models import LoadedModel
-from speechquant.core.plan import Plan
+from speechquant.core.live.recording import peak_envelope
+from speechquant.core.live.segmenter import Segment
+from speechquant.core.live.transcription import SegmentTranscriber
+from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import CancelToken, ProgressCallback
-from speechquant.core.recording import peak_envelope
-from speechquant.core.segmenter import Segment
+from speechquant.core.quantization.plan import Plan
 
 from .worker import Worker, error_text
 
@@ -115,8 +115,8 @@ def transcriber_factory(
     """Build the float (+ quantized) transcriber in the worker; calibrates static plans on DATA."""
 
     def build(progress: ProgressCallback, cancel: CancelToken) -> SegmentTranscriber:
-        from speechquant.core.experiment import needs_calibration
-        from speechquant.core.live import calibration_waves, live_models
+        from speechquant.core.evaluation.experiment import needs_calibration
+        from speechquant.core.live.transcription import calibration_waves, live_models
 
         waves = None
         if plan is not None and needs_calibration(plan) and calib:

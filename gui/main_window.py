@@ -18,11 +18,12 @@ from PySide6.QtWidgets import (
 )
 
 from speechquant.core.errors import SpeechquantError
-from speechquant.core.history import HistoryStore
-from speechquant.core.models import LoadedModel
-from speechquant.core.plan import Plan
-from speechquant.core.presets import make_preset, validate_plan
-from speechquant.core.tree import ModuleTree, build_tree
+from speechquant.core.evaluation.history import HistoryStore
+from speechquant.core.model.loaded import LoadedModel
+from speechquant.core.quantization.plan import Plan
+from speechquant.core.quantization.presets import make_preset
+from speechquant.core.quantization.tree import ModuleTree, build_tree
+from speechquant.core.quantization.validation import validate_plan
 
 from .estimate import human_bytes
 from .export_action import Exporter

@@ -30,12 +30,12 @@ from PySide6.QtWidgets import (
 )
 
 from speechquant.core.errors import AudioDeviceError, SpeechquantError
-from speechquant.core.live import FLOAT, QUANTIZED, SegmentResult
-from speechquant.core.microphone import AudioSource, MicrophoneSource, list_input_devices
-from speechquant.core.models import LoadedModel
-from speechquant.core.plan import Plan
-from speechquant.core.recording import Recording, save_to_dataset, user_datasets
-from speechquant.core.segmenter import Segmenter, SegmenterSettings, level_db
+from speechquant.core.live.microphone import AudioSource, MicrophoneSource, list_input_devices
+from speechquant.core.live.recording import Recording, save_to_dataset, user_datasets
+from speechquant.core.live.segmenter import Segmenter, SegmenterSettings, level_db
+from speechquant.core.live.transcription import FLOAT, QUANTIZED, SegmentResult
+from speechquant.core.model.loaded import LoadedModel
+from speechquant.core.quantization.plan import Plan
 
 from .live_worker import LiveWorker, ModelsFactory, Waveform, transcriber_factory
 from .worker import Job, start_worker

@@ -9,7 +9,7 @@ from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QFileDialog, QInputDialog, QLabel, QMenu, QToolBar
 
-from speechquant.core.models import BUILTINS
+from speechquant.core.sources import BUILTINS
 
 MAX_RECENT = 8
 RECENT_KEY = "recent_sources"

@@ -17,8 +17,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from speechquant.core.plan import Plan, QuantSettings
-from speechquant.core.presets import PRESETS, preset_names
+from speechquant.core.quantization.plan import Plan
+from speechquant.core.quantization.presets import PRESETS, preset_names
+from speechquant.core.quantization.settings import QuantSettings
 
 from .estimate import estimate_plan, summary_text
 from .mode_delegate import ModeDelegate

@@ -24,7 +24,7 @@ PREIMPORTS = (
     "hyperpyyaml",
     "sentencepiece",
 )
-"""What ``core.models.open_model`` imports on first use (module names may vary by version)."""
+"""What ``core.sources.open_model`` imports on first use (module names may vary by version)."""
 
 _done = threading.Event()
 _done.set()  # nothing pending until start_preimport runs

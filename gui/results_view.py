@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
 )
 
 from speechquant.core.errors import SpeechquantError
-from speechquant.core.experiment import comparison_rows
-from speechquant.core.history import HistoryStore
+from speechquant.core.evaluation.experiment import comparison_rows
+from speechquant.core.evaluation.history import HistoryStore
 
 from .charts import BarCharts, ScatterChart
 from .runs import RunRow, run_rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from speechquant.core.history import RunSummary
+from speechquant.core.evaluation.history import RunSummary
 
 
 def is_baseline(run: RunSummary) -> bool:

@@ -49,7 +49,7 @@ class Shooter:
     def __init__(self, workdir: Path) -> None:
         from PySide6.QtCore import QSettings
 
-        from speechquant.core.history import HistoryStore
+        from speechquant.core.evaluation.history import HistoryStore
 
         from .app import _application
         from .main_window import MainWindow

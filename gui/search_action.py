@@ -21,16 +21,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from speechquant.core.bench import BenchSettings
-from speechquant.core.datasets import open_dataset
+from speechquant.core.data.datasets import open_dataset
 from speechquant.core.errors import SpeechquantError
-from speechquant.core.history import HistoryStore
-from speechquant.core.measure import OBJECTIVES
-from speechquant.core.models import LoadedModel
-from speechquant.core.plan import ENGINES, QuantSettings
+from speechquant.core.evaluation.bench import BenchSettings
+from speechquant.core.evaluation.history import HistoryStore
+from speechquant.core.evaluation.measure import OBJECTIVES
+from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import CancelToken, ProgressCallback
-from speechquant.core.search import SearchResult, SearchSettings, default_engines, run_search
-from speechquant.core.sensitivity import (
+from speechquant.core.quantization.settings import ENGINES, QuantSettings
+from speechquant.core.search.plan_search import (
+    SearchResult,
+    SearchSettings,
+    default_engines,
+    run_search,
+)
+from speechquant.core.search.sensitivity import (
     DEFAULT_SCHEMES,
     SensitivityResult,
     SensitivitySettings,

@@ -1,8 +1,8 @@
 """The Sensitivity tab: per-unit ΔWER / speed-up table and chart, tree colours, plans tried.
 
 Fed by :class:`~.search_action.Analyzer` with a core
-:class:`~speechquant.core.sensitivity.SensitivityResult` (and a
-:class:`~speechquant.core.search.SearchResult` after "Suggest plan"); no jobs run here.
+:class:`~speechquant.core.search.sensitivity.SensitivityResult` (and a
+:class:`~speechquant.core.search.plan_search.SearchResult` after "Suggest plan"); no jobs run here.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from speechquant.core.measure import Measurement
-from speechquant.core.search import SearchResult
-from speechquant.core.sensitivity import SensitivityResult, SensitivityRow
+from speechquant.core.evaluation.measure import Measurement
+from speechquant.core.search.plan_search import SearchResult
+from speechquant.core.search.sensitivity import SensitivityResult, SensitivityRow
 
 from .charts import BASE_COLOR, FRONT_COLOR, PLAN_COLOR, _plot
 from .tree_model import SCHEME_COLORS

@@ -22,10 +22,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from speechquant.core.bench import BenchSettings
-from speechquant.core.metrics import NORMALIZERS
-from speechquant.core.plan import DYNAMIC_DTYPES, ENGINES, QuantSettings
-from speechquant.core.schemes.static import QCONFIGS
+from speechquant.core.evaluation.bench import BenchSettings
+from speechquant.core.evaluation.metrics import NORMALIZERS
+from speechquant.core.quantization.settings import (
+    DYNAMIC_DTYPES,
+    ENGINES,
+    STATIC_QCONFIGS,
+    QuantSettings,
+)
 
 PREFIX = "settings/"
 
@@ -112,7 +116,7 @@ class SettingsPanel(QWidget):
         self.encoder_rtf = QCheckBox("also time the encoder alone")
         self.encoder_rtf.setChecked(defaults.encoder_rtf)
         self.engine = _combo(ENGINES, quant.engine)
-        self.static_qconfig = _combo(QCONFIGS, quant.static_qconfig)
+        self.static_qconfig = _combo(STATIC_QCONFIGS, quant.static_qconfig)
         self.dynamic_dtype = _combo(DYNAMIC_DTYPES, quant.dynamic_dtype)
 
         data_box = QGroupBox("Data")

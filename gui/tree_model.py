@@ -15,10 +15,11 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from speechquant.core.errors import PlanError
-from speechquant.core.plan import Plan
-from speechquant.core.presets import preset_names, validate_plan
-from speechquant.core.schemes import get_scheme, scheme_names
-from speechquant.core.tree import ModuleNode, ModuleTree
+from speechquant.core.quantization.plan import Plan
+from speechquant.core.quantization.presets import preset_names
+from speechquant.core.quantization.schemes import get_scheme, scheme_names
+from speechquant.core.quantization.tree import ModuleNode, ModuleTree
+from speechquant.core.quantization.validation import validate_plan
 
 from .estimate import human_bytes
 

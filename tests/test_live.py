@@ -8,22 +8,27 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speechquant.core import microphone
 from speechquant.core.cli.main import main
-from speechquant.core.datasets import open_dataset
+from speechquant.core.data.datasets import open_dataset
 from speechquant.core.errors import AudioDeviceError, DataError, SpeechquantError
-from speechquant.core.file_source import ArraySource, FileSource
-from speechquant.core.live import (
+from speechquant.core.live import microphone
+from speechquant.core.live.file_source import ArraySource, FileSource
+from speechquant.core.live.microphone import (
+    AudioSource,
+    InputDevice,
+    MicrophoneSource,
+    resolve_device,
+)
+from speechquant.core.live.recording import Recording, peak_envelope, save_to_dataset, user_datasets
+from speechquant.core.live.segmenter import Segmenter, SegmenterSettings, level_db
+from speechquant.core.live.transcription import (
     FLOAT,
     QUANTIZED,
     SegmentTranscriber,
     listen,
     live_models,
 )
-from speechquant.core.microphone import AudioSource, InputDevice, MicrophoneSource, resolve_device
-from speechquant.core.plan import Plan
-from speechquant.core.recording import Recording, peak_envelope, save_to_dataset, user_datasets
-from speechquant.core.segmenter import Segmenter, SegmenterSettings, level_db
+from speechquant.core.quantization.plan import Plan
 
 from .helpers import fixed_waves
 

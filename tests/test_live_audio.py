@@ -15,8 +15,8 @@ import pytest
 import soundfile as sf
 
 from speechquant.core.errors import AudioDeviceError
-from speechquant.core.live import FLOAT, SegmentTranscriber, listen, live_models
-from speechquant.core.microphone import MicrophoneSource, list_input_devices
+from speechquant.core.live.microphone import MicrophoneSource, list_input_devices
+from speechquant.core.live.transcription import FLOAT, SegmentTranscriber, listen, live_models
 
 from .audio_fixtures import PulseServer, recall
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from speechquant.core.metrics import (
+from speechquant.core.evaluation.metrics import (
     NORMALIZERS,
     WordOp,
     basic_normalize,

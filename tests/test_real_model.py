@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from speechquant.core.bench import BenchSettings, benchmark
-from speechquant.core.datasets import Dataset, open_dataset
-from speechquant.core.models import open_model
-from speechquant.core.presets import make_preset
-from speechquant.core.quantize import apply_plan
-from speechquant.core.tree import build_tree
+from speechquant.core.data.datasets import Dataset, open_dataset
+from speechquant.core.evaluation.bench import BenchSettings, benchmark
+from speechquant.core.quantization.apply import apply_plan
+from speechquant.core.quantization.presets import make_preset
+from speechquant.core.quantization.tree import build_tree
+from speechquant.core.sources import open_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
@@ -56,7 +56,7 @@ def test_whisper_tree_and_presets(whisper):
 
 
 def test_whisper_bf16_and_tutorial_still_transcribe(whisper, ljspeech):
-    from speechquant.core.audio import load_audio
+    from speechquant.core.data.audio import load_audio
 
     calib = [load_audio(u.audio_path, 16000) for u in ljspeech.utterances[-3:]]
     wav = load_audio(ljspeech.utterances[1].audio_path, 16000)

@@ -8,23 +8,28 @@ import pytest
 import soundfile as sf
 from torch import nn
 
-from speechquant.core import measure
-from speechquant.core.audio import load_audio
-from speechquant.core.bench import BenchSettings
 from speechquant.core.cli.main import main
-from speechquant.core.datasets import open_dataset
+from speechquant.core.data.audio import load_audio
+from speechquant.core.data.datasets import open_dataset
 from speechquant.core.errors import Cancelled, DataError, PlanError
-from speechquant.core.experiment import calibration_set, run_experiment
-from speechquant.core.history import HistoryStore
-from speechquant.core.measure import PlanMeasurer
-from speechquant.core.plan import Plan
-from speechquant.core.presets import make_preset, validate_plan
+from speechquant.core.evaluation import measure
+from speechquant.core.evaluation.bench import BenchSettings
+from speechquant.core.evaluation.experiment import calibration_set, run_experiment
+from speechquant.core.evaluation.history import HistoryStore
+from speechquant.core.evaluation.measure import PlanMeasurer
 from speechquant.core.progress import CancelToken, Progress
-from speechquant.core.search import SearchSettings, run_search
-from speechquant.core.sensitivity import SensitivitySettings, run_sensitivity, sensitivity_jobs
-from speechquant.core.splits import make_splits
-from speechquant.core.tree import build_tree
-from speechquant.core.units import (
+from speechquant.core.quantization.plan import Plan
+from speechquant.core.quantization.presets import make_preset
+from speechquant.core.quantization.tree import build_tree
+from speechquant.core.quantization.validation import validate_plan
+from speechquant.core.search.plan_search import SearchSettings, run_search
+from speechquant.core.search.sensitivity import (
+    SensitivitySettings,
+    run_sensitivity,
+    sensitivity_jobs,
+)
+from speechquant.core.search.splits import make_splits
+from speechquant.core.search.units import (
     assignment_plan,
     default_units,
     merge_families,

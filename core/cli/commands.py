@@ -8,16 +8,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..bench import BenchSettings, state_dict_bytes
-from ..datasets import open_dataset
-from ..experiment import format_comparison, run_baseline, run_compare, run_experiment
-from ..history import HistoryStore
-from ..models import open_model
-from ..plan import Plan, QuantSettings
-from ..presets import PRESETS, make_preset, validate_plan
-from ..tree import build_tree, format_tree
-from .runs_table import format_runs_table
-from .tqdm_progress import TqdmProgress
+from speechquant.core.cli.runs_table import format_runs_table
+from speechquant.core.cli.tqdm_progress import TqdmProgress
+from speechquant.core.data.datasets import open_dataset
+from speechquant.core.evaluation.bench import BenchSettings, state_dict_bytes
+from speechquant.core.evaluation.experiment import (
+    format_comparison,
+    run_baseline,
+    run_compare,
+    run_experiment,
+)
+from speechquant.core.evaluation.history import HistoryStore
+from speechquant.core.quantization.plan import Plan
+from speechquant.core.quantization.presets import PRESETS, make_preset
+from speechquant.core.quantization.settings import QuantSettings
+from speechquant.core.quantization.tree import build_tree, format_tree
+from speechquant.core.quantization.validation import validate_plan
+from speechquant.core.sources import open_model
 
 
 def _say(message: str) -> None:
@@ -149,7 +156,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         _write_json(results, args.json)
     if args.plot:
-        from ..plot import plot_wer_vs_rtf
+        from speechquant.core.evaluation.plots import plot_wer_vs_rtf
 
         plot_wer_vs_rtf(results, Path(args.plot))
         _say(f"wrote {args.plot}")
@@ -157,8 +164,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    from ..audio import load_audio
-    from ..quantize import apply_plan
+    from speechquant.core.data.audio import load_audio
+    from speechquant.core.quantization.apply import apply_plan
 
     with TqdmProgress() as bar:
         model = open_model(args.source, progress=bar)
@@ -220,7 +227,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"({results[0]['audio_seconds']:.0f} s), {results[0]['threads']} threads"
     )
     print(format_comparison(results))
-    from ..plot import plot_wer_vs_rtf
+    from speechquant.core.evaluation.plots import plot_wer_vs_rtf
 
     plot_wer_vs_rtf(results, Path(args.plot))
     _say(f"wrote {args.plot}")
@@ -234,7 +241,7 @@ def preset_help() -> str:
 def _demo_voice() -> str:
     import csv
 
-    from ..demo_data import build_demo_data
+    from speechquant.core.data.demo_data import build_demo_data
 
     with open(build_demo_data() / "manifest.csv", newline="") as handle:
         first = next(csv.DictReader(handle), {})
@@ -242,8 +249,8 @@ def _demo_voice() -> str:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..experiment import quantize_model
-    from ..export import export_model
+    from speechquant.core.evaluation.experiment import quantize_model
+    from speechquant.core.export.writer import export_model
 
     settings = BenchSettings(calib=args.calib, calib_n=args.calib_n)
     plan = _load_plan(args.plan, args.engine)

@@ -15,14 +15,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .. import microphone
-from ..errors import AudioDeviceError, CalibrationError
-from ..live import ListenOutcome, SegmentResult, SegmentTranscriber, listen, live_models
-from ..microphone import AudioSource
-from ..plan import ENGINES, Plan, QuantSettings
-from ..progress import CancelToken
-from ..segmenter import SegmenterSettings
-from .tqdm_progress import TqdmProgress
+from speechquant.core.cli.tqdm_progress import TqdmProgress
+from speechquant.core.errors import AudioDeviceError, CalibrationError
+from speechquant.core.live import microphone
+from speechquant.core.live.microphone import AudioSource
+from speechquant.core.live.segmenter import SegmenterSettings
+from speechquant.core.live.transcription import (
+    ListenOutcome,
+    SegmentResult,
+    SegmentTranscriber,
+    listen,
+    live_models,
+)
+from speechquant.core.progress import CancelToken
+from speechquant.core.quantization.plan import Plan
+from speechquant.core.quantization.settings import ENGINES, QuantSettings
 
 
 def _say(message: str) -> None:
@@ -120,18 +127,18 @@ def _load_plan(args: argparse.Namespace) -> Plan | None:
 
 def _open_source(args: argparse.Namespace, rate: int) -> AudioSource:
     if args.input:
-        from ..file_source import FileSource
+        from speechquant.core.live.file_source import FileSource
 
         return FileSource(args.input, realtime=args.realtime)
-    from ..microphone import MicrophoneSource
+    from speechquant.core.live.microphone import MicrophoneSource
 
     return MicrophoneSource(args.device, sample_rate=rate)
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
-    from ..experiment import needs_calibration
-    from ..live import calibration_waves
-    from ..models import open_model
+    from speechquant.core.evaluation.experiment import needs_calibration
+    from speechquant.core.live.transcription import calibration_waves
+    from speechquant.core.sources import open_model
 
     if args.list_devices:
         return _list_devices()

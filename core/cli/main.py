@@ -8,13 +8,13 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from ..errors import Cancelled, SpeechquantError
-from ..metrics import DEFAULT_NORMALIZER, NORMALIZERS
-from ..plan import DYNAMIC_DTYPES, ENGINES
-from ..presets import PRESETS
-from . import commands
-from .listen import add_listen_parser
-from .search_commands import add_search_parsers
+from speechquant.core.cli import commands
+from speechquant.core.cli.listen import add_listen_parser
+from speechquant.core.cli.search_commands import add_search_parsers
+from speechquant.core.errors import Cancelled, SpeechquantError
+from speechquant.core.evaluation.metrics import DEFAULT_NORMALIZER, NORMALIZERS
+from speechquant.core.quantization.presets import PRESETS
+from speechquant.core.quantization.settings import DYNAMIC_DTYPES, ENGINES
 
 SOURCE_HELP = (
     "model: a built-in (demo:whisper-tiny-en, replica:wav2vec2-{tiny,base,large}), a local SpeechBrain "

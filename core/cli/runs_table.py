@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..history import RunSummary, _parse_time
+from speechquant.core.evaluation.history import RunSummary, _parse_time
 
 
 def _local_time(text: str) -> str:

@@ -11,21 +11,38 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..bench import BenchSettings
-from ..datasets import open_dataset
-from ..errors import DataError
-from ..history import HistoryStore
-from ..measure import OBJECTIVES
-from ..metrics import DEFAULT_NORMALIZER, NORMALIZERS
-from ..models import LoadedModel, open_model
-from ..plan import DYNAMIC_DTYPES, ENGINES, QuantSettings
-from ..search import ALGORITHM, SearchSettings, default_engines, run_search
-from ..search_report import format_search, plot_search
-from ..sensitivity import DEFAULT_SCHEMES, SensitivitySettings, format_sensitivity, run_sensitivity
-from ..tree import build_tree
-from ..units import Unit, default_units, merge_families, units_at_depth, units_from_paths
-from .commands import bench_settings
-from .tqdm_progress import TqdmProgress
+from speechquant.core.cli.commands import bench_settings
+from speechquant.core.cli.tqdm_progress import TqdmProgress
+from speechquant.core.data.datasets import open_dataset
+from speechquant.core.errors import DataError
+from speechquant.core.evaluation.bench import BenchSettings
+from speechquant.core.evaluation.history import HistoryStore
+from speechquant.core.evaluation.measure import OBJECTIVES
+from speechquant.core.evaluation.metrics import DEFAULT_NORMALIZER, NORMALIZERS
+from speechquant.core.model.loaded import LoadedModel
+from speechquant.core.quantization.settings import DYNAMIC_DTYPES, ENGINES, QuantSettings
+from speechquant.core.quantization.tree import build_tree
+from speechquant.core.search.plan_search import (
+    ALGORITHM,
+    SearchSettings,
+    default_engines,
+    run_search,
+)
+from speechquant.core.search.report import format_search, plot_search
+from speechquant.core.search.sensitivity import (
+    DEFAULT_SCHEMES,
+    SensitivitySettings,
+    format_sensitivity,
+    run_sensitivity,
+)
+from speechquant.core.search.units import (
+    Unit,
+    default_units,
+    merge_families,
+    units_at_depth,
+    units_from_paths,
+)
+from speechquant.core.sources import open_model
 
 UNITS_HELP = (
     "Units: by default wav2vec2 gives feature_extractor, feature_projection, pos_conv_embed, "

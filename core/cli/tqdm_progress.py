@@ -7,7 +7,7 @@ from types import TracebackType
 
 from tqdm import tqdm
 
-from ..progress import Progress
+from speechquant.core.progress import Progress
 
 
 class TqdmProgress:

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from PySide6.QtCore import QSettings
 
-from speechquant.core.history import HistoryStore
+from speechquant.core.evaluation.history import HistoryStore
 from speechquant.gui.worker import active_threads
 
 HERE = Path(__file__).resolve().parent

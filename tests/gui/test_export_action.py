@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from speechquant.core.export import is_export_folder, load_quantized
+from speechquant.core.export.loader import is_export_folder, load_quantized
 from speechquant.gui.export_action import suggested_name
 from speechquant.gui.worker import active_threads
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from speechquant.core.history import RunSummary
-from speechquant.core.metrics import WordOp
-from speechquant.core.plot import pareto_front
+from speechquant.core.evaluation.history import RunSummary
+from speechquant.core.evaluation.metrics import WordOp
+from speechquant.core.evaluation.pareto import pareto_front
 from speechquant.gui.run_panel import EtaClock, format_eta
 from speechquant.gui.runs import find_baseline, run_rows
 from speechquant.gui.utterances_view import mark_words

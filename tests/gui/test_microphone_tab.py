@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speechquant.core.datasets import open_dataset
+from speechquant.core.data.datasets import open_dataset
 from speechquant.core.errors import AudioDeviceError
-from speechquant.core.file_source import ArraySource
+from speechquant.core.live.file_source import ArraySource
 from speechquant.gui.microphone_tab import MicrophoneTab
 
 from ..audio_fixtures import recall

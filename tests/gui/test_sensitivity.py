@@ -7,9 +7,9 @@ import soundfile as sf
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush
 
-from speechquant.core.audio import load_audio
-from speechquant.core.plan import Plan
+from speechquant.core.data.audio import load_audio
 from speechquant.core.progress import Progress
+from speechquant.core.quantization.plan import Plan
 from speechquant.gui import search_action
 from speechquant.gui.search_action import SuggestChoice, SuggestDialog
 

@@ -6,9 +6,9 @@ import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QComboBox, QStyleOptionViewItem, QTreeView
 
-from speechquant.core.plan import Plan
-from speechquant.core.presets import make_preset
-from speechquant.core.tree import build_tree
+from speechquant.core.quantization.plan import Plan
+from speechquant.core.quantization.presets import make_preset
+from speechquant.core.quantization.tree import build_tree
 from speechquant.gui.estimate import estimate_plan, summary_text
 from speechquant.gui.mode_delegate import INHERIT_LABEL, ModeDelegate
 from speechquant.gui.tree_model import (
@@ -198,8 +198,8 @@ def test_estimate_follows_the_plan(tree):
 def test_estimate_counts_a_tied_head_only_where_named():
     from torch import nn
 
-    from speechquant.core.schemes.base import APPLIES
-    from speechquant.core.tree import build_tree
+    from speechquant.core.quantization.schemes.base import APPLIES
+    from speechquant.core.quantization.tree import build_tree
 
     mods = nn.ModuleDict({"decoder": nn.ModuleDict({"embed": nn.Embedding(1000, 16)})})
     tree = build_tree(mods)

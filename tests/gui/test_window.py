@@ -8,8 +8,8 @@ import pytest
 from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QMessageBox
 
-from speechquant.core.plan import Plan
 from speechquant.core.progress import Progress
+from speechquant.core.quantization.plan import Plan
 from speechquant.gui.main_window import TAB_UTTERANCES, MainWindow
 from speechquant.gui.settings_panel import SettingsPanel
 from speechquant.gui.worker import Worker, active_threads, start_worker

@@ -1,0 +1,168 @@
+"""A loaded SpeechBrain ASR model and the loader for a local SpeechBrain folder."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+
+from speechquant.core.errors import SourceError
+from speechquant.core.paths import cache_dir
+
+INTERFACES = ("EncoderASR", "EncoderDecoderASR", "WhisperASR")
+
+
+@dataclass
+class LoadedModel:
+    """A SpeechBrain ASR ``Pretrained`` object and what speechquant knows about it."""
+
+    asr: Any
+    source: str
+    interface: str
+    folder: Path | None
+    sample_rate: int
+    plan: Any = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mods(self) -> nn.ModuleDict:
+        return self.asr.mods
+
+    @torch.no_grad()
+    def transcribe(self, wav: torch.Tensor) -> str:
+        """Transcribe one 1-D waveform at ``sample_rate``."""
+        words, _ = self.asr.transcribe_batch(wav.unsqueeze(0), torch.tensor([1.0]))
+        text = words[0]
+        return " ".join(text) if isinstance(text, list) else str(text)
+
+    @torch.no_grad()
+    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+        """The encoder forward alone (the tutorial's RTF definition)."""
+        return self.asr.encode_batch(wav.unsqueeze(0), torch.tensor([1.0]))
+
+    def with_mods(self, mods: nn.ModuleDict, plan: Any) -> LoadedModel:
+        """A model that shares everything but ``mods`` with this one (this one is not changed)."""
+        asr = copy.copy(self.asr)
+        asr._modules = dict(self.asr._modules)
+        asr.mods = mods
+        return LoadedModel(
+            asr=asr,
+            source=self.source,
+            interface=self.interface,
+            folder=self.folder,
+            sample_rate=self.sample_rate,
+            plan=plan,
+            metadata=dict(self.metadata),
+        )
+
+
+class _TagIgnoringLoader(yaml.SafeLoader):
+    """Reads hyperparams.yaml as plain data: ``!new:``/``!name:``/``!ref`` become markers."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
+    return {"__tag__": tag_suffix}
+
+
+_TagIgnoringLoader.add_multi_constructor("!", _construct_tag)
+
+
+def read_hyperparams(path: Path) -> dict[str, Any]:
+    """Parse a hyperparams.yaml without constructing anything it names."""
+    try:
+        data = yaml.load(path.read_text(), Loader=_TagIgnoringLoader)  # noqa: S506
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SourceError(
+            f"{path} is not valid YAML ({str(exc).splitlines()[0]}); fix the file"
+        ) from None
+    if not isinstance(data, dict):
+        raise SourceError(f"{path} does not hold a mapping of hyperparameters; fix the file")
+    return data
+
+
+def detect_interface(hparams: dict[str, Any], path: Path) -> str:
+    """Which SpeechBrain ASR interface a hyperparams.yaml is written for."""
+    modules = hparams.get("modules")
+    names = set(modules) if isinstance(modules, dict) else set()
+    if "whisper" in names and "decoder" in names:
+        return "WhisperASR"
+    if "encoder" in names and "decoder" in names:
+        return "EncoderDecoderASR"
+    if "encoder" in names and "decoding_function" in hparams:
+        return "EncoderASR"
+    raise SourceError(
+        f"{path} describes an unsupported interface (modules: {sorted(names) or 'none'}); "
+        f"speechquant opens {', '.join(INTERFACES)} models"
+    )
+
+
+def _interface_class(interface: str) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from speechbrain.inference import ASR
+
+    return getattr(ASR, interface)
+
+
+def _local_overrides(folder: Path, hparams: dict[str, Any], savedir: Path) -> dict[str, Any]:
+    """Point ``*_hub`` keys naming files inside the folder at them, ``*_folder`` keys into savedir."""
+    overrides: dict[str, Any] = {}
+    for key, value in hparams.items():
+        if not isinstance(value, str) or os.path.isabs(value):
+            continue
+        if key.endswith("_hub") and (folder / value).exists():
+            overrides[key] = str(folder / value)
+        elif key.endswith("_folder"):
+            overrides[key] = str(savedir / value)
+    return overrides
+
+
+def load_folder(folder: Path, source: str | None = None) -> LoadedModel:
+    """Load a local SpeechBrain model folder (hyperparams.yaml + checkpoint files)."""
+    folder = Path(folder).resolve()
+    if not folder.exists():
+        raise SourceError(f"model folder {folder} does not exist; check the path")
+    if not folder.is_dir():
+        raise SourceError(
+            f"{folder} is a file; SOURCE must be a model folder holding hyperparams.yaml"
+        )
+    hparams_path = folder / "hyperparams.yaml"
+    if not hparams_path.is_file():
+        raise SourceError(
+            f"folder {folder} has no hyperparams.yaml; point SOURCE at a SpeechBrain model folder"
+        )
+    hparams = read_hyperparams(hparams_path)
+    interface = detect_interface(hparams, hparams_path)
+    savedir = cache_dir() / "pretrained" / hashlib.sha1(str(folder).encode()).hexdigest()[:16]
+    cls = _interface_class(interface)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            asr = cls.from_hparams(
+                source=str(folder),
+                savedir=str(savedir),
+                overrides=_local_overrides(folder, hparams, savedir),
+                run_opts={"device": "cpu"},
+            )
+    except SourceError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceError(f"could not load the {interface} model in {folder}: {first}") from exc
+    asr.mods.eval()
+    rate = (
+        int(hparams.get("sample_rate", 16000))
+        if isinstance(hparams.get("sample_rate"), int)
+        else 16000
+    )
+    return LoadedModel(
+        asr=asr, source=source or str(folder), interface=interface, folder=folder, sample_rate=rate
+    )

@@ -1,0 +1,187 @@
+"""Apply a plan to a model without touching the caller's float model.
+
+Only what the plan changes is copied: wrapped subtrees (static, bf16) are deep-copied and
+converted, dynamic layers are swapped one by one, and every container on the way is
+shallow-copied. Untouched modules are shared with the float model, so a quantized variant costs
+little more memory than its quantized layers.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from speechquant.core.errors import CalibrationError, PlanError
+from speechquant.core.model.loaded import LoadedModel
+from speechquant.core.progress import CancelToken, ProgressCallback, check, report
+from speechquant.core.quantization.heads import (
+    HEAD_SCHEMES,
+    TiedHeadEmbedding,
+    bind_heads,
+    tied_head_paths,
+)
+from speechquant.core.quantization.plan import Plan
+from speechquant.core.quantization.schemes import get_scheme
+from speechquant.core.quantization.schemes.dynamic import DynamicScheme
+from speechquant.core.quantization.schemes.rules import CONTAINERS
+from speechquant.core.quantization.tree import build_tree
+from speechquant.core.quantization.validation import validate_plan
+
+
+def set_engine(engine: str) -> None:
+    """Select the quantized engine, with a clear error where this machine lacks it."""
+    supported = torch.backends.quantized.supported_engines
+    if engine not in supported:
+        raise PlanError(
+            f"quantized engine '{engine}' is not available here; this torch supports "
+            f"{', '.join(e for e in supported if e != 'none')}"
+        )
+    torch.backends.quantized.engine = engine
+
+
+def clone_structure(module: nn.Module) -> nn.Module:
+    """A private copy of ``module``'s structure whose tensors share storage with the original.
+
+    Schemes may add, swap or re-type modules and parameters of the copy (quantize, ``.to()``)
+    without touching the original, yet no float weight is duplicated: the copy holds new
+    ``Parameter`` objects over the same storage. Weight-norm parametrized modules are deep-copied.
+    """
+    if parametrize.is_parametrized(module):
+        return copy.deepcopy(module)
+    clone = module.__class__.__new__(module.__class__)
+    clone.__dict__ = module.__dict__.copy()
+    clone._parameters = {
+        name: None if p is None else nn.Parameter(p.data, requires_grad=p.requires_grad)
+        for name, p in module._parameters.items()
+    }
+    clone._buffers = dict(module._buffers)
+    clone._modules = {
+        name: None if child is None else clone_structure(child)
+        for name, child in module._modules.items()
+    }
+    for hooks in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks"):
+        if hooks in module.__dict__:
+            setattr(clone, hooks, type(module.__dict__[hooks])(module.__dict__[hooks]))
+    return clone
+
+
+@dataclass
+class _Rebuild:
+    plan: Plan
+    heads: dict[str, str] = field(default_factory=dict)
+    memo: dict[int, nn.Module] = field(default_factory=dict)
+    wrapped: list[tuple[str, nn.Module]] = field(default_factory=list)
+
+    def module(self, module: nn.Module, path: str) -> nn.Module:
+        key = id(module)
+        if key in self.memo:
+            return self.memo[key]
+        result = self._rebuild(module, path)
+        self.memo[key] = result
+        return result
+
+    def _rebuild(self, module: nn.Module, path: str) -> nn.Module:
+        scheme_name, origin = self.plan.effective(path) if path else ("none", None)
+        scheme = get_scheme(scheme_name)
+        if path in self.heads and origin == path and scheme_name in HEAD_SCHEMES:
+            return TiedHeadEmbedding(module, scheme_name)
+        if origin == path and scheme.wraps_root:
+            if isinstance(module, CONTAINERS):
+                return self._copy_with(
+                    module,
+                    {
+                        name: self._wrap(child, f"{path}.{name}", scheme_name)
+                        for name, child in module.named_children()
+                    },
+                )
+            return self._wrap(module, path, scheme_name)
+        if isinstance(scheme, DynamicScheme) and scheme.is_target(module, self.plan.settings):
+            return scheme.prepare(clone_structure(module), self.plan.settings)
+        children = {
+            name: self.module(child, f"{path}.{name}" if path else name)
+            for name, child in module.named_children()
+            if name != "parametrizations"
+        }
+        if all(module._modules[name] is new for name, new in children.items()):
+            return module
+        return self._copy_with(module, children)
+
+    def _wrap(self, module: nn.Module, path: str, scheme_name: str) -> nn.Module:
+        wrapped = get_scheme(scheme_name).prepare(clone_structure(module), self.plan.settings)
+        self.wrapped.append((scheme_name, wrapped))
+        return wrapped
+
+    @staticmethod
+    def _copy_with(module: nn.Module, children: dict[str, nn.Module]) -> nn.Module:
+        clone = module.__class__.__new__(module.__class__)
+        clone.__dict__ = module.__dict__.copy()
+        clone._modules = dict(module._modules)
+        for name, child in children.items():
+            clone._modules[name] = child
+        return clone
+
+
+def apply_plan(
+    model: LoadedModel,
+    plan: Plan,
+    calibration: Iterable[torch.Tensor] | None = None,
+    *,
+    structure_only: bool = False,
+    validate: bool = True,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> LoadedModel:
+    """Return a quantized variant of ``model`` following ``plan``; ``model`` stays as it was.
+
+    Parameters
+    ----------
+    calibration
+        Waveforms (1-D, at the model's rate) run through the variant's own transcribe path to
+        calibrate static subtrees. Required when the plan has a ``static`` entry.
+    structure_only
+        Build the converted structure without calibration (used to reload exported weights).
+    validate
+        Check the plan against the model first (turned off only to verify the rules by trial).
+    """
+    if validate:
+        validate_plan(plan, build_tree(model.mods))
+    set_engine(plan.settings.engine)
+    report(progress, 0, 1, "quantizing")
+    rebuild = _Rebuild(plan, heads=tied_head_paths(model.mods))
+    with torch.no_grad():
+        mods = rebuild.module(model.mods, "")
+    assert isinstance(mods, nn.ModuleDict)
+    bind_heads(mods)
+    mods.eval()
+    variant = model.with_mods(mods, plan)
+    static = [module for name, module in rebuild.wrapped if get_scheme(name).needs_calibration]
+    if static and not structure_only:
+        _calibrate(variant, calibration, progress, cancel)
+    for name, module in rebuild.wrapped:
+        get_scheme(name).finalize(module, plan.settings)
+    report(progress, 1, 1, "quantized")
+    return variant
+
+
+def _calibrate(
+    variant: LoadedModel,
+    calibration: Iterable[torch.Tensor] | None,
+    progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+) -> None:
+    waves = list(calibration) if calibration is not None else []
+    if not waves:
+        raise CalibrationError(
+            "the plan has static entries, which need calibration utterances; pass --calib DATA "
+            "(and --calib-n N), or choose dynamic/bf16 for those modules"
+        )
+    for i, wav in enumerate(waves):
+        check(cancel)
+        report(progress, i, len(waves), "calibrating")
+        variant.transcribe(wav)
+    report(progress, len(waves), len(waves), "calibrating")

@@ -1,0 +1,120 @@
+"""Static (calibrated) int8 quantization with the tutorial's QuantStub/DeQuantStub wrapper."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from speechquant.core.quantization.schemes import rules
+from speechquant.core.quantization.schemes.base import APPLIES, Verdict, register
+from speechquant.core.quantization.settings import STATIC_QCONFIGS, QuantSettings
+
+
+class StaticQuantWrapper(nn.Module):
+    """QuantStub -> module -> DeQuantStub; tuple outputs are dequantized element-wise."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        from torch.ao.quantization import DeQuantStub, QuantStub
+
+        self.quant = QuantStub()
+        self.model = model
+        self.dequant = DeQuantStub()
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        x = self.quant(x)
+        out = self.model(x, *args, **kwargs)
+        if isinstance(out, tuple):
+            return tuple(self.dequant(o) if isinstance(o, torch.Tensor) else o for o in out)
+        return self.dequant(out)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules["model"], name)
+
+
+def _tutorial_qconfig(engine: str) -> Any:
+    from torch.ao.quantization import default_qconfig
+
+    return default_qconfig
+
+
+def _per_channel_qconfig(engine: str) -> Any:
+    from torch.ao.quantization import get_default_qconfig
+
+    return get_default_qconfig(engine)
+
+
+def _histogram_qconfig(engine: str) -> Any:
+    from torch.ao.quantization import QConfig, default_per_channel_weight_observer
+    from torch.ao.quantization.observer import HistogramObserver
+
+    return QConfig(
+        activation=HistogramObserver.with_args(reduce_range=True),
+        weight=default_per_channel_weight_observer,
+    )
+
+
+QCONFIGS: dict[str, Callable[[str], Any]] = {
+    "tutorial": _tutorial_qconfig,
+    "per-channel": _per_channel_qconfig,
+    "histogram": _histogram_qconfig,
+}
+assert tuple(QCONFIGS) == STATIC_QCONFIGS, "settings and the static scheme disagree"
+
+
+class StaticScheme:
+    name = "static"
+    label = "static"
+    description = (
+        "Weights and activations int8 with ranges calibrated on real utterances "
+        "(QuantStub -> module -> DeQuantStub); needs calibration data."
+    )
+    wraps_root = True
+    needs_calibration = True
+
+    def verdict(self, module: nn.Module) -> Verdict:
+        if rules.has_attention(module):
+            return Verdict(False, "attention blocks static quantization", blocking=True)
+        if rules.has_batchnorm_after_linear(module):
+            return Verdict(False, "BatchNorm after Linear blocks static quantization", True)
+        if rules.has_weight_norm_conv(module):
+            return Verdict(False, "weight-norm parametrized conv is not quantizable", True)
+        if rules.has_embedding(module):
+            return Verdict(False, "embeddings need weight-only quantization", True)
+        if rules.has_quantized(module):
+            return Verdict(False, "already quantized", True)
+        if not rules.has_type(module, rules.STATIC_TARGETS):
+            return Verdict(False, "no Linear/Conv inside")
+        return APPLIES
+
+    def prepare(self, module: nn.Module, settings: QuantSettings) -> nn.Module:
+        from torch.ao.quantization import prepare
+
+        wrapper = StaticQuantWrapper(module)
+        wrapper.qconfig = QCONFIGS[settings.static_qconfig](settings.engine)  # type: ignore[assignment]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prepare(wrapper, inplace=True)
+        return wrapper
+
+    def finalize(self, module: nn.Module, settings: QuantSettings) -> nn.Module:
+        from torch.ao.quantization import convert
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            convert(module, inplace=True)
+        return module
+
+    def skeleton(self, module: nn.Module, settings: QuantSettings) -> nn.Module:
+        """The converted structure without calibration (for reloading an exported state)."""
+        return self.finalize(self.prepare(module, settings), settings)
+
+
+register(StaticScheme())

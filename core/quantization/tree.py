@@ -1,0 +1,189 @@
+"""A headless view of a model's module hierarchy, with which schemes apply where and why not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from speechquant.core.quantization.heads import HEAD_SCHEMES, tied_head_paths
+from speechquant.core.quantization.schemes import all_schemes
+from speechquant.core.quantization.schemes.base import APPLIES, Verdict
+from speechquant.core.quantization.schemes.rules import CONTAINERS
+
+
+@dataclass
+class ModuleNode:
+    """One module under the model's ``mods``."""
+
+    path: str
+    name: str
+    class_name: str
+    own_params: int
+    total_params: int
+    total_bytes: int
+    verdicts: dict[str, Verdict]
+    children: list[ModuleNode] = field(default_factory=list)
+    parent: ModuleNode | None = field(default=None, repr=False)
+    is_container: bool = False
+
+    @property
+    def depth(self) -> int:
+        return 0 if not self.path else self.path.count(".") + 1
+
+    def applicable(self) -> list[str]:
+        return [name for name, verdict in self.verdicts.items() if verdict.applies]
+
+    def walk(self) -> Iterator[ModuleNode]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def to_dict(self, max_depth: int | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "path": self.path,
+            "class": self.class_name,
+            "own_params": self.own_params,
+            "params": self.total_params,
+            "bytes": self.total_bytes,
+            "schemes": {
+                name: {"applies": v.applies, **({"reason": v.reason} if not v.applies else {})}
+                for name, v in self.verdicts.items()
+            },
+        }
+        if max_depth is None or self.depth < max_depth:
+            data["children"] = [child.to_dict(max_depth) for child in self.children]
+        return data
+
+
+@dataclass
+class ModuleTree:
+    """The root stands for the whole ``mods`` dict (path ``""``); it takes no plan entry."""
+
+    root: ModuleNode
+    by_path: dict[str, ModuleNode]
+
+    def __contains__(self, path: str) -> bool:
+        return path in self.by_path
+
+    def __getitem__(self, path: str) -> ModuleNode:
+        return self.by_path[path]
+
+    def nodes(self) -> Iterator[ModuleNode]:
+        """Every node except the root, depth first."""
+        for child in self.root.children:
+            yield from child.walk()
+
+
+def _tensor_bytes(module: nn.Module, recurse: bool) -> tuple[int, int]:
+    params = sum(p.numel() for p in module.parameters(recurse=recurse))
+    size = sum(p.numel() * p.element_size() for p in module.parameters(recurse=recurse))
+    size += sum(b.numel() * b.element_size() for b in module.buffers(recurse=recurse))
+    size += _packed_bytes(module, recurse)
+    return params, size
+
+
+def _packed_bytes(module: nn.Module, recurse: bool) -> int:
+    """Bytes of quantized weights held in packed params (invisible to ``parameters()``)."""
+    total = 0
+    modules = module.modules() if recurse else iter([module])
+    for m in modules:
+        packed = getattr(m, "_packed_params", None)
+        if packed is None or not hasattr(packed, "_weight_bias"):
+            continue
+        try:
+            weight, bias = packed._weight_bias()
+        except Exception:
+            continue
+        total += weight.numel() * weight.element_size()
+        if bias is not None:
+            total += bias.numel() * bias.element_size()
+    return total
+
+
+def _head_verdict(scheme: str) -> Verdict:
+    if scheme in HEAD_SCHEMES or scheme == "none":
+        return APPLIES
+    return Verdict(
+        False,
+        f"tied output projection: use {' or '.join(HEAD_SCHEMES)}",
+        True,
+    )
+
+
+def build_tree(mods: nn.Module) -> ModuleTree:
+    """Walk ``mods`` (shared submodules visited once) into a :class:`ModuleTree`."""
+    schemes = all_schemes()
+    heads = tied_head_paths(mods)
+    seen: set[int] = set()
+    by_path: dict[str, ModuleNode] = {}
+
+    def visit(module: nn.Module, path: str, name: str, parent: ModuleNode | None) -> ModuleNode:
+        seen.add(id(module))
+        own, _ = _tensor_bytes(module, recurse=False)
+        total, size = _tensor_bytes(module, recurse=True)
+        verdicts = {s.name: s.verdict(module) for s in schemes} if path else {}
+        if path in heads and isinstance(module, nn.Embedding):
+            verdicts = {name: _head_verdict(name) for name in verdicts}
+        node = ModuleNode(
+            path=path,
+            name=name,
+            class_name=type(module).__name__,
+            own_params=own,
+            total_params=total,
+            total_bytes=size,
+            verdicts=verdicts,
+            parent=parent,
+            is_container=isinstance(module, CONTAINERS),
+        )
+        by_path[path] = node
+        for child_name, child in module.named_children():
+            if id(child) in seen or child_name == "parametrizations":
+                continue
+            child_path = f"{path}.{child_name}" if path else child_name
+            node.children.append(visit(child, child_path, child_name, node))
+        return node
+
+    root = visit(mods, "", "(model)", None)
+    return ModuleTree(root=root, by_path=by_path)
+
+
+def format_tree(tree: ModuleTree, max_depth: int | None = None) -> str:
+    """A readable indented table: module, class, params, size, schemes (and why not)."""
+    rows: list[tuple[str, str, str, str, str]] = []
+    for node in tree.nodes():
+        if max_depth is not None and node.depth > max_depth:
+            continue
+        indent = "  " * (node.depth - 1)
+        schemes = ", ".join(
+            name if v.applies else f"no {name}: {v.reason}"
+            for name, v in node.verdicts.items()
+            if name != "none"
+        )
+        rows.append(
+            (
+                indent + node.name,
+                node.class_name,
+                f"{node.total_params:,}",
+                _human(node.total_bytes),
+                schemes,
+            )
+        )
+    header = ("module", "class", "params", "size", "schemes")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row))
+        for row in [header, *rows]
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

@@ -1,0 +1,348 @@
+"""Automatic plan search: the fastest (or smallest) per-unit plan within a WER budget.
+
+The utterances are split three ways, all disjoint: calibration (for static units; the first
+``calib_n`` in sorted order, as :func:`~.experiment.calibration_set` picks them), a *search* split
+(``search_n`` utterances spread evenly over the rest) and an *evaluation* split (the others);
+see :mod:`.splits`.
+
+The search (:func:`run_search`) is greedy with measured acceptance, step by step as
+:data:`ALGORITHM` states (the same text is in ``speechquant search --help``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+
+from speechquant.core.data.datasets import Dataset
+from speechquant.core.errors import DataError, PlanError
+from speechquant.core.evaluation.bench import BenchSettings
+from speechquant.core.evaluation.history import HistoryStore, new_group_id
+from speechquant.core.evaluation.measure import OBJECTIVES, Measurement, PlanMeasurer
+from speechquant.core.evaluation.pareto import pareto_front
+from speechquant.core.model.loaded import LoadedModel
+from speechquant.core.progress import CancelToken, ProgressCallback, check, report
+from speechquant.core.quantization.plan import Plan
+from speechquant.core.quantization.schemes import get_scheme
+from speechquant.core.quantization.settings import ENGINES, QuantSettings
+from speechquant.core.quantization.tree import build_tree
+from speechquant.core.search.moves import (
+    ENGINE_SCHEMES,
+    Estimates,
+    apply_move,
+    candidate_moves,
+    plan_key,
+    preset_assignments,
+)
+from speechquant.core.search.sensitivity import (
+    DEFAULT_SCHEMES,
+    SensitivityResult,
+    SensitivitySettings,
+    run_sensitivity,
+)
+from speechquant.core.search.splits import make_splits
+from speechquant.core.search.units import Unit, assignment_plan, default_units, restrict_schemes
+
+ALGORITHM = """\
+Greedy search with measured acceptance:
+ 1. Sensitivity on the search split: every unit alone under every scheme (ΔWER, objective gain).
+ 2. Seeds: the float model, "every unit under scheme S" for each scheme, and each built-in
+    preset that maps onto the units (int8 seeds under each engine). The best seed within the
+    budget (compared as in 4) is the starting plan, so the search starts from the best preset.
+ 3. Moves set units to a scheme: whole families first (e.g. all decoder layers), then single
+    units. A move's estimated gain is the sum of its units' single-unit gains over their current
+    scheme. Moves with a unit whose single ΔWER alone exceeds the budget are dropped. The rest
+    are tried best gain per estimated ΔWER first; single-unit moves without estimated gain come
+    last, biggest units first (a small unit's gain is often below the timing noise).
+ 4. The first move is re-measured as a whole plan on the search split and kept only if its ΔWER
+    stays within the budget and it improves the objective: speed by at least min-gain
+    (relative), size by any amount (sizes are exact); a move not kept, or back to a scheme
+    the units left, is never tried. Moves are re-ranked after each kept one. Repeat until no
+    move is left or max-evals plans were measured.
+    Speed is compared by a paired timing (unless the measured RTFs differ by over 25%):
+    candidate and kept plan transcribe (rtf-encoder: encode) each search utterance back to
+    back in alternating order, so that load from other processes hits both alike.
+ 5. The kept plan is re-measured under each other engine; the best within the budget wins.
+ 6. The winner is confirmed on the evaluation split against the float model there.
+"""
+
+_CLEAR = (0.75, 1.25)
+
+
+def default_engines() -> tuple[str, ...]:
+    supported = torch.backends.quantized.supported_engines
+    return tuple(e for e in ("x86", "onednn") if e in supported) or ("x86",)
+
+
+@dataclass
+class SearchSettings:
+    """The budget (WER points on the search split), the objective and the search's bounds."""
+
+    max_wer_increase: float
+    objective: str = "rtf"
+    schemes: tuple[str, ...] = DEFAULT_SCHEMES
+    engines: tuple[str, ...] = field(default_factory=default_engines)
+    search_n: int = 20
+    eval_n: int | None = None
+    max_evals: int = 30
+    min_gain: float = 0.02
+    """Relative speed gain a move must bring to be kept; below 2 % a paired timing on 20
+    utterances cannot tell a neutral change from a gain, and every change kept is a WER risk.
+    (With the size objective any reduction counts: sizes are exact.)"""
+    duel_rounds: int = 1
+    """Paired timing passes of a candidate against the kept plan (0: compare bench figures)."""
+    leave_one_out: bool = False
+    quant: QuantSettings = field(default_factory=QuantSettings)
+
+    def __post_init__(self) -> None:
+        if not self.max_wer_increase >= 0:
+            raise DataError(f"--max-wer-increase must be >= 0, got {self.max_wer_increase}")
+        if self.objective not in OBJECTIVES:
+            raise DataError(
+                f"unknown objective '{self.objective}'; use one of {', '.join(OBJECTIVES)}"
+            )
+        self.schemes = tuple(self.schemes)
+        for scheme in self.schemes:
+            get_scheme(scheme)
+        if not [s for s in self.schemes if s != "none"]:
+            raise PlanError("the search needs at least one scheme other than none (--schemes)")
+        unknown = [e for e in self.engines if e not in ENGINES]
+        if unknown or not self.engines:
+            raise PlanError(f"unknown engine(s) {unknown}; use some of {', '.join(ENGINES)}")
+        if self.search_n < 1 or (self.eval_n is not None and self.eval_n < 1):
+            raise DataError("--search-n and --eval-n must be at least 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "quant"}
+        return {**data, "quant": Plan(settings=self.quant).to_dict()["settings"]}
+
+
+@dataclass
+class SearchStep:
+    """One plan measured on the search split during the search."""
+
+    measurement: Measurement
+    assignment: dict[str, str]
+    engine: str
+    move: str
+    within_budget: bool
+    accepted: bool
+    time_ratio: float | None = None
+    """Its time over the kept plan's in a paired timing (< 1: faster), if one was run."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "move": self.move,
+            "engine": self.engine,
+            "assignment": self.assignment,
+            "within_budget": self.within_budget,
+            "accepted": self.accepted,
+            "time_ratio": self.time_ratio,
+            **self.measurement.to_dict(changes=False),
+        }
+
+
+@dataclass
+class SearchResult:
+    """The plan found, its figures on both splits, every plan tried, the sensitivity behind it."""
+
+    plan: Plan
+    assignment: dict[str, str]
+    settings: SearchSettings
+    search: Measurement
+    search_baseline: Measurement
+    evaluation: Measurement
+    evaluation_baseline: Measurement
+    steps: list[SearchStep]
+    sensitivity: SensitivityResult
+    calibration_ids: list[str]
+    eval_ids: list[str]
+
+    @property
+    def within_budget_on_evaluation(self) -> bool:
+        return self.evaluation.delta_wer <= self.settings.max_wer_increase + 1e-9
+
+    def evaluated(self) -> list[Measurement]:
+        """Every plan tried on the search split (the first is the float model)."""
+        return [s.measurement for s in self.steps]
+
+    def pareto(self) -> list[int]:
+        """Indices into :meth:`evaluated` on the WER-vs-RTF Pareto front, by RTF."""
+        return pareto_front([(m.rtf, m.wer) for m in self.evaluated()])
+
+    def to_dict(self) -> dict[str, Any]:
+        evaluated = self.evaluated()
+        return {
+            "source": self.search_baseline.result.get("source"),
+            "algorithm": ALGORITHM,
+            "settings": self.settings.to_dict(),
+            "plan": self.plan.to_dict(),
+            "assignment": self.assignment,
+            "search": self.search.to_dict(),
+            "search_baseline": self.search_baseline.to_dict(changes=False),
+            "evaluation": self.evaluation.to_dict(),
+            "evaluation_baseline": self.evaluation_baseline.to_dict(changes=False),
+            "within_budget_on_evaluation": self.within_budget_on_evaluation,
+            "splits": {
+                "search": self.sensitivity.ids,
+                "evaluation": self.eval_ids,
+                "calibration": self.calibration_ids,
+            },
+            "steps": [s.to_dict() for s in self.steps],
+            "pareto": [
+                {"label": evaluated[i].label, "wer": evaluated[i].wer, "rtf": evaluated[i].rtf}
+                for i in self.pareto()
+            ],
+            "sensitivity": self.sensitivity.to_dict(),
+        }
+
+
+def run_search(
+    model: LoadedModel,
+    dataset: Dataset,
+    settings: SearchSettings,
+    history: HistoryStore | None,
+    *,
+    bench: BenchSettings | None = None,
+    units: Sequence[Unit] | None = None,
+    on_step: Callable[[SearchStep], None] | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> SearchResult:
+    """Search per-unit schemes and the engine for the best plan within the budget (see ALGORITHM).
+
+    ``dataset`` is split by :func:`make_splits`; every measurement goes through the history
+    (cached and resumable like :func:`~.sensitivity.run_sensitivity`). ``on_step`` gets each plan
+    tried as soon as it is measured (its ``accepted`` flag may change later in the search).
+    """
+    bench = replace(bench or BenchSettings(), limit=None)
+    tree = build_tree(model.mods)
+    chosen = restrict_schemes(
+        units if units is not None else default_units(model.mods, tree), settings.schemes
+    )
+    calibrate = any("static" in u.schemes for u in chosen)
+    splits = make_splits(dataset, settings.search_n, settings.eval_n, bench, calibrate)
+    group = new_group_id()
+    measurer = PlanMeasurer(
+        model, splits.search, bench, history, exclude=splits.union, kind="search", group_id=group
+    )
+    quant = [replace(settings.quant, engine=e) for e in settings.engines]
+    sens = run_sensitivity(
+        model,
+        splits.search,
+        history,
+        units=chosen,
+        settings=SensitivitySettings(settings.schemes, settings.leave_one_out, quant[0]),
+        bench=bench,
+        measurer=measurer,
+        progress=progress,
+        cancel=cancel,
+    )
+    chosen = sens.units
+    est = Estimates(sens, settings.objective)
+    budget = settings.max_wer_increase
+    steps: list[SearchStep] = []
+    tried: set[tuple[Any, ...]] = set()
+    rejected: set[tuple[tuple[str, ...], str]] = set()
+
+    def evaluate(assignment: dict[str, str], engine: str, move: str) -> SearchStep:
+        check(cancel)
+        report(progress, len(steps), settings.max_evals, "search")
+        qs = next(q for q in quant if q.engine == engine)
+        plan = assignment_plan(chosen, assignment, qs, name=f"search-{len(steps)}")
+        tried.add(plan_key(assignment, engine))
+        m = measurer.measure(plan, move, "candidate", progress=progress, cancel=cancel)
+        step = SearchStep(m, dict(assignment), engine, move, m.delta_wer <= budget + 1e-9, False)
+        steps.append(step)
+        if on_step is not None:
+            on_step(step)
+        return step
+
+    def better(step: SearchStep, than: SearchStep, margin: float) -> bool:
+        if not step.within_budget:
+            return False
+        objective = settings.objective
+        if objective == "size" or settings.duel_rounds < 1:
+            value, kept = (
+                step.measurement.objective(objective),
+                than.measurement.objective(objective),
+            )
+            return value < kept * (1 - (0.0 if objective == "size" else margin))
+        ratio = step.measurement.objective(objective) / than.measurement.objective(objective)
+        if not _CLEAR[0] < ratio < _CLEAR[1]:
+            return ratio <= _CLEAR[0]  # too clear for timing noise to matter: no paired timing
+        assert step.measurement.plan is not None and than.measurement.plan is not None
+        step.time_ratio = measurer.duel(
+            than.measurement.plan,
+            step.measurement.plan,
+            encoder_only=objective == "rtf-encoder",
+            rounds=settings.duel_rounds,
+            progress=progress,
+            cancel=cancel,
+        )
+        return step.time_ratio < 1 - margin
+
+    current = evaluate({}, settings.engines[0], "seed: float32")
+    current.accepted = True
+    for scheme in sens.schemes:
+        assignment = {u.name: scheme for u in chosen if scheme in u.schemes}
+        engines = settings.engines if scheme in ENGINE_SCHEMES else settings.engines[:1]
+        for engine in engines:
+            step = evaluate(assignment, engine, f"seed: all {scheme} ({engine})")
+            if better(step, current, 0.0):
+                current.accepted, step.accepted, current = False, True, step
+    for name, mapped in preset_assignments(chosen, tree, settings.quant):
+        int8 = any(s in ENGINE_SCHEMES for s in mapped.values())
+        for engine in settings.engines if int8 else settings.engines[:1]:
+            if plan_key(mapped, engine) not in tried:
+                step = evaluate(mapped, engine, f"seed: preset {name} ({engine})")
+                if better(step, current, 0.0):
+                    current.accepted, step.accepted, current = False, True, step
+    while len(steps) < settings.max_evals:
+        moves = [
+            m
+            for m in candidate_moves(chosen, current.assignment, est, budget)
+            if (m.units, m.scheme) not in rejected
+            and plan_key(apply_move(current.assignment, m), current.engine) not in tried
+        ]
+        if not moves:
+            break
+        move = moves[0]
+        step = evaluate(apply_move(current.assignment, move), current.engine, move.label)
+        if better(step, current, settings.min_gain):
+            left = {current.assignment.get(unit, "none") for unit in move.units}
+            rejected.update((move.units, scheme) for scheme in left)  # no way back
+            step.accepted, current = True, step
+        else:
+            rejected.add((move.units, move.scheme))
+    for engine in settings.engines:
+        if plan_key(current.assignment, engine) in tried:
+            continue
+        step = evaluate(current.assignment, engine, f"engine -> {engine}")
+        if better(step, current, settings.min_gain):
+            step.accepted, current = True, step
+    report(progress, len(steps), len(steps), "search")
+    measurer.release()
+    best_plan = replace(current.measurement.plan or Plan(), name=f"search-{settings.objective}")
+    evaluator = PlanMeasurer(model, splits.evaluation, bench, history, exclude=splits.union)
+    evaluator.kind, evaluator.group_id = "search", group
+    evaluation_baseline = evaluator.baseline(progress, cancel)
+    evaluation = evaluator.measure(
+        best_plan, "found plan", "evaluation", progress=progress, cancel=cancel
+    )
+    return SearchResult(
+        plan=best_plan,
+        assignment=current.assignment,
+        settings=settings,
+        search=current.measurement,
+        search_baseline=sens.baseline,
+        evaluation=evaluation,
+        evaluation_baseline=evaluation_baseline,
+        steps=steps,
+        sensitivity=sens,
+        calibration_ids=measurer.calibration_ids() or evaluator.calibration_ids(),
+        eval_ids=splits.evaluation.ids,
+    )

@@ -1,0 +1,74 @@
+"""The SOURCE dispatcher: a built-in, a local folder, an export folder or a Hugging Face id."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from speechquant.core.errors import SourceError
+from speechquant.core.export.loader import is_export_folder, load_quantized
+from speechquant.core.model.loaded import LoadedModel, load_folder
+from speechquant.core.paths import cache_dir
+from speechquant.core.progress import ProgressCallback, report
+
+BUILTINS = (
+    "demo:whisper-tiny-en",
+    "replica:wav2vec2-tiny",
+    "replica:wav2vec2-base",
+    "replica:wav2vec2-large",
+)
+HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def resolve_builtin(source: str, progress: ProgressCallback | None = None) -> Path:
+    """The model folder of a built-in SOURCE, built offline on first use."""
+    if source.startswith("replica:wav2vec2-"):
+        from speechquant.core.model.replicas import build_replica
+
+        return build_replica(source.removeprefix("replica:wav2vec2-"), progress=progress)
+    if source == "demo:whisper-tiny-en":
+        from speechquant.core.model.demo_whisper import build_demo_whisper
+
+        return build_demo_whisper(progress=progress)
+    raise SourceError(f"unknown built-in model '{source}'; use one of {', '.join(BUILTINS)}")
+
+
+def open_model(source: str | Path, progress: ProgressCallback | None = None) -> LoadedModel:
+    """Open any SOURCE: a built-in, a local folder, an export folder or a Hugging Face id."""
+    text = str(source)
+    report(progress, 0, 1, f"opening {text}")
+    if text.startswith(("demo:", "replica:")):
+        model = load_folder(resolve_builtin(text, progress), source=text)
+    elif Path(text).exists():
+        if is_export_folder(text):
+            model = load_quantized(text, progress=progress)
+        else:
+            model = load_folder(Path(text), text)
+    elif HF_ID.match(text) and not text.startswith((".", "/", "~")):
+        model = _load_hf(text)
+    else:
+        raise SourceError(
+            f"model folder {text} does not exist; give a folder, an HF id (org/name) or a built-in "
+            f"({', '.join(BUILTINS)})"
+        )
+    report(progress, 1, 1, f"opened {text}")
+    return model
+
+
+def _load_hf(repo_id: str) -> LoadedModel:
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+        raise SourceError(
+            f"cannot download '{repo_id}' while offline (HF_HUB_OFFLINE is set); download it on a "
+            "connected machine and pass its local folder as SOURCE"
+        )
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = snapshot_download(repo_id, cache_dir=str(cache_dir() / "hf"))
+    except Exception as exc:
+        raise SourceError(
+            f"cannot download '{repo_id}' from Hugging Face ({type(exc).__name__}); check the id and the "
+            "network, or pass a local model folder"
+        ) from None
+    return load_folder(Path(folder), source=repo_id)
