@@ -48,7 +48,7 @@ def test_fingerprint_round_trips_and_keys_the_kind_of_machine():
     assert a.key == b.key != c.key
     assert MachineInfo.from_json(a.to_json()) == a
     assert a.to_json()["key"] == a.key
-    assert "AMD EPYC, 2 cores, 2 threads" == a.label()
+    assert a.label() == "AMD EPYC, 2 cores, 2 threads"
 
 
 def test_this_machine_reads_something_real():
