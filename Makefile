@@ -2,7 +2,14 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-APT_PACKAGES := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins festival festvox-us-slt-hts espeak-ng xvfb
+# Audio (sounddevice, virtual microphone), speech synthesis (demo:synthetic data), Xvfb, and the X
+# libraries Qt's xcb platform plugin loads for a real window (ldd on PySide6's libqxcb.so).
+APT_AUDIO := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins festival festvox-us-slt-hts espeak-ng
+APT_XCB := xvfb libxcb1 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
+  libxcb-randr0 libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 \
+  libxcb-xfixes0 libxcb-xinerama0 libxcb-xinput0 libxcb-xkb1 libxkbcommon0 libxkbcommon-x11-0 \
+  libegl1 libgl1 libopengl0 libfontconfig1 libdbus-1-3
+APT_PACKAGES := $(APT_AUDIO) $(APT_XCB)
 STAMP := $(VENV)/.installed
 LOCKVENV := .cache/lock-venv
 UV_VERSION := 0.13.9
