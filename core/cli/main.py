@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Sequence
 
 from speechquant.core.cli import commands
+from speechquant.core.cli.doctor_command import add_doctor_parser
 from speechquant.core.cli.listen import add_listen_parser
 from speechquant.core.cli.search_commands import add_search_parsers
 from speechquant.core.errors import Cancelled, SpeechquantError
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_listen_parser(sub, SOURCE_HELP, DATA_HELP)
     add_search_parsers(sub, SOURCE_HELP, DATA_HELP)
+    add_doctor_parser(sub)
 
     p = sub.add_parser("history", help="list past runs from the results store")
     p.add_argument("--json", action="store_true", help="print JSON")

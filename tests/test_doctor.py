@@ -1,0 +1,129 @@
+"""speechquant doctor: the verdict logic on injected figures, the cache, and a real measurement."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from speechquant.core.cli.main import main as cli_main
+from speechquant.core.evaluation import doctor
+from speechquant.core.evaluation.doctor import (
+    DoctorReport,
+    SchemeSpeed,
+    measure_schemes,
+    run_doctor,
+    scheme_advice,
+    summarize,
+)
+from speechquant.core.machine import MachineInfo, describe_cpu
+
+AVX2 = describe_cpu("model name\t: AMD EPYC\nflags\t: avx2 fma\n", "x86_64")
+VNNI = describe_cpu("model name\t: Xeon\nflags\t: avx2 avx512f avx512_vnni\n", "x86_64")
+AMX = describe_cpu(
+    "model name\t: Xeon 4th\nflags\t: avx512_vnni avx512_bf16 amx_bf16 amx_int8\n", "x86_64"
+)
+ARM = describe_cpu("CPU part\t: 0xd40\nFeatures\t: fp asimd asimddp i8mm bf16\n", "aarch64")
+
+
+def speed(
+    scheme: str, ratio: float, lo: float, hi: float, engine: str | None = None
+) -> SchemeSpeed:
+    return SchemeSpeed(scheme, engine, ratio, (lo, hi), {"shape": ratio})
+
+
+def test_verdicts_need_the_whole_interval_on_one_side_of_one():
+    assert speed("dynamic", 1.6, 1.2, 1.9, "x86").verdict().startswith("faster here: 1.60x")
+    assert speed("bf16", 0.4, 0.35, 0.45).verdict().startswith("slower here (2.5x slower)")
+    assert speed("dynamic", 1.3, 0.9, 1.7, "x86").verdict().startswith("no clear difference")
+
+
+@pytest.mark.parametrize(("cpu", "warns"), [(AVX2, True), (VNNI, True), (AMX, False), (ARM, False)])
+def test_bf16_advice_from_the_instruction_set_when_nothing_was_measured(cpu, warns):
+    advice = scheme_advice("bf16", cpu)
+    assert (advice is not None) == warns
+    if warns:
+        assert "emulated on this CPU" in advice
+
+
+def test_measured_slowdown_is_advice_even_with_native_support_and_speedups_are_not():
+    slow = scheme_advice("bf16", AMX, speed("bf16", 0.5, 0.4, 0.6))
+    assert slow is not None and "2.0x slower than float32 here" in slow
+    assert "emulated" not in slow  # AMX has bf16 tiles: slow for another reason
+    assert scheme_advice("dynamic", AVX2, speed("dynamic", 1.5, 1.2, 1.8, "x86")) is None
+    assert scheme_advice("dynamic", AVX2, speed("dynamic", 0.9, 0.7, 1.1, "x86")) is None
+
+
+def test_summary_is_the_geometric_mean_of_shape_medians():
+    point, (lo, hi) = summarize({"a": [2.0, 2.0, 2.0], "b": [0.5, 0.5, 0.5]})
+    assert point == pytest.approx(1.0)
+    assert lo == pytest.approx(1.0) and hi == pytest.approx(1.0)
+    point, (lo, hi) = summarize({"a": [1.0, 2.0, 4.0, 2.0, 2.0]})
+    assert point == pytest.approx(2.0) and lo <= 2.0 <= hi
+
+
+def test_report_json_round_trip():
+    report = DoctorReport(
+        machine=MachineInfo(AVX2, cores=2, threads=2, capability="AVX2"),
+        versions={"torch": "2.11.0"},
+        python="3.11.7",
+        engines=["x86", "onednn"],
+        default_engine="x86",
+        speeds=[speed("bf16", 0.4, 0.3, 0.5), speed("dynamic", 1.5, 1.2, 1.8, "onednn")],
+        rounds=5,
+        seconds=9.5,
+        measured_at="2026-12-01T00:00:00+00:00",
+        loadavg=(3.5, 2.0),
+    )
+    data = json.loads(json.dumps(report.to_json()))
+    assert data["native_bf16"] is False and data["busy"] is True
+    back = DoctorReport.from_json(data)
+    assert back.to_json() == report.to_json()
+    assert back.best("dynamic").engine == "onednn"
+
+
+def test_measure_schemes_times_every_scheme_against_float32_in_one_process():
+    speeds, rounds = measure_schemes(shapes=(("small", 8, 64, 64),), rounds=3, budget_seconds=0.005)
+    variants = {s.variant for s in speeds}
+    assert "bf16" in variants
+    assert any(v.startswith("dynamic (") for v in variants)
+    assert any(v.startswith("static (") for v in variants)
+    assert rounds == 3
+    assert all(s.speedup > 0 and s.speedup_ci[0] <= s.speedup_ci[1] for s in speeds)
+
+
+def test_run_doctor_caches_per_machine(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPEECHQUANT_CACHE", str(tmp_path))
+    calls = []
+
+    def fake_measure(**kwargs):
+        calls.append(kwargs)
+        return [speed("bf16", 0.4, 0.3, 0.5)], 3
+
+    monkeypatch.setattr(doctor, "measure_schemes", fake_measure)
+    first = run_doctor()
+    again = run_doctor()
+    assert len(calls) == 1 and again.to_json() == first.to_json()
+    assert doctor.cached_report() is not None
+    run_doctor(refresh=True)
+    assert len(calls) == 2
+
+
+def test_cli_doctor_json_describes_the_machine_without_timing(capsys):
+    assert cli_main(["doctor", "--json", "--no-bench"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["machine"]["cores"] >= 1 and data["versions"]["torch"].startswith("2.11")
+    assert data["speeds"] == [] and data["engines"]
+
+
+@pytest.mark.slow
+def test_doctor_on_this_machine_finds_bf16_slow_where_it_is_emulated(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SPEECHQUANT_CACHE", str(tmp_path))
+    assert cli_main(["doctor", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    bf16 = next(s for s in data["speeds"] if s["scheme"] == "bf16")
+    if data["native_bf16"]:
+        pytest.skip("this CPU has native bf16; the emulated case cannot be checked here")
+    assert bf16["speedup"] < 1 and bf16["verdict"].startswith("slower here")
+    assert cli_main(["doctor"]) == 0  # the cached report, formatted
+    assert "bf16 is emulated here" in capsys.readouterr().out
