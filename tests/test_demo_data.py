@@ -67,11 +67,11 @@ def test_build_with_festival(built: Path) -> None:
     assert not [p for p in built.parent.iterdir() if p.name.startswith(".demo-data")]
 
 
-def test_open_dataset_demo(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_dataset_demo_synthetic(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPEECHQUANT_CACHE", str(built.parent))
-    dataset = open_dataset("demo", limit=3)
-    assert dataset.form == "demo"
-    assert dataset.source == "demo"
+    dataset = open_dataset("demo:synthetic", limit=3)
+    assert dataset.form == "demo:synthetic"
+    assert dataset.source == "demo:synthetic"
     assert dataset.ids == ["demo-01", "demo-02", "demo-03"]
     assert dataset.utterances[0].ref == demo_data.load_sentences()[0]
     assert all(w.numel() > 16000 for _, w in iter_loaded(dataset, 16000))

@@ -10,7 +10,7 @@ from typing import Any
 
 from speechquant.core.cli.runs_table import format_runs_table
 from speechquant.core.cli.tqdm_progress import TqdmProgress
-from speechquant.core.data.datasets import open_dataset
+from speechquant.core.data.datasets import DEMO, DEMO_SYNTHETIC, open_dataset
 from speechquant.core.evaluation.bench import BenchSettings, state_dict_bytes
 from speechquant.core.evaluation.experiment import (
     format_comparison,
@@ -207,24 +207,24 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    settings = BenchSettings(limit=args.limit, warmup=1, repeats=1, calib_n=args.calib_n)
-    _say(
-        f"evaluating on the first {args.limit} demo utterances, calibrating on {args.calib_n} others"
+    settings = BenchSettings(
+        limit=args.limit, warmup=1, repeats=1, calib=DEMO_SYNTHETIC, calib_n=args.calib_n
     )
     with TqdmProgress() as bar:
-        _say(
-            "opening demo:whisper-tiny-en (converted on first use) and the demo speech set (synthesized on first use)"
-        )
+        _say("opening demo:whisper-tiny-en (converted on first use) and the demo speech")
         model = open_model("demo:whisper-tiny-en", progress=bar)
-        dataset = open_dataset("demo", progress=bar)
-        _say(f"demo speech voice: {_demo_voice()}")
+        dataset = open_dataset(DEMO, limit=args.limit, progress=bar)
+        _say(
+            f"evaluating on {dataset.describe()}; static entries calibrate on {args.calib_n} "
+            f"{DEMO_SYNTHETIC} utterances (another voice and text, disjoint by construction)"
+        )
         tree = build_tree(model.mods)
         plans = [make_preset(name, tree) for name in ("tutorial", "all-dynamic", "bf16")]
         experiments = run_compare(model, plans, dataset, settings, HistoryStore(), progress=bar)
     results = [e.result for e in experiments]
     print(
-        f"demo:whisper-tiny-en on {results[0]['n_utterances']} synthesized utterances "
-        f"({results[0]['audio_seconds']:.0f} s), {results[0]['threads']} threads"
+        f"demo:whisper-tiny-en on the demo speech: {dataset.describe()}; "
+        f"{results[0]['threads']} threads"
     )
     print(format_comparison(results))
     from speechquant.core.evaluation.plots import plot_wer_vs_rtf
@@ -236,16 +236,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def preset_help() -> str:
     return ", ".join(f"{name}" for name in PRESETS)
-
-
-def _demo_voice() -> str:
-    import csv
-
-    from speechquant.core.data.demo_data import build_demo_data
-
-    with open(build_demo_data() / "manifest.csv", newline="") as handle:
-        first = next(csv.DictReader(handle), {})
-    return str(first.get("voice", "unknown"))
 
 
 def cmd_export(args: argparse.Namespace) -> int:

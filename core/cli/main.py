@@ -23,7 +23,8 @@ SOURCE_HELP = (
 )
 DATA_HELP = (
     "data: a LibriSpeech tree, a CSV/TSV manifest (ID,duration,wav,wrd), a Common Voice TSV, a folder of "
-    "audio files with .txt sidecars, or 'demo'"
+    "audio files with .txt sidecars, 'demo' (32 real LJSpeech utterances, shipped) or "
+    "'demo:synthetic' (Festival-synthesized sentences)"
 )
 
 
@@ -139,15 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_history)
 
     p = sub.add_parser(
-        "demo", help="compare presets on demo:whisper-tiny-en with the built-in demo speech"
+        "demo",
+        help="compare presets on demo:whisper-tiny-en with the built-in real speech (LJSpeech)",
     )
     p.add_argument(
-        "--limit",
-        type=int,
-        default=30,
-        help="evaluated demo utterances (default 30; the rest calibrate)",
+        "--limit", type=int, help="evaluate the first N of the 32 demo utterances (default: all)"
     )
-    p.add_argument("--calib-n", type=int, default=10, help="calibration utterances (default 10)")
+    p.add_argument(
+        "--calib-n",
+        type=int,
+        default=10,
+        help="calibration utterances from demo:synthetic for static entries (default 10)",
+    )
     p.add_argument("--plot", default="speechquant-demo.png", help="chart PNG (default %(default)s)")
     p.set_defaults(func=commands.cmd_demo)
     return parser

@@ -2,7 +2,10 @@
 
 Forms, detected from the argument:
 
-- ``demo``: the built-in synthesized English set (see :mod:`.demo_data`);
+- ``demo``: the built-in real speech, 32 LJSpeech utterances shipped with the package (public
+  domain; see ``speechquant.resources/demo_speech/LICENSE.md``);
+- ``demo:synthetic``: English sentences synthesized with Festival on first use (see
+  :mod:`.demo_data`), for text you can edit and offline microphone tests;
 - a ``.csv``/``.tsv`` file: a SpeechBrain manifest (``ID,duration,wav,wrd``, extra columns
   allowed, ``wav`` relative to the manifest's folder) or a Common Voice TSV (``path``,
   ``sentence``; clips in ``clips/`` beside the TSV or relative to it);
@@ -31,10 +34,16 @@ from speechquant.core.errors import DataError
 from speechquant.core.progress import CancelToken, ProgressCallback, check, report
 
 DEMO = "demo"
+DEMO_SYNTHETIC = "demo:synthetic"
+#: What each built-in DATA name holds, for tables and logs.
+BUILTIN_DESCRIPTIONS = {
+    DEMO: "LJSpeech, one female reader, public domain",
+    DEMO_SYNTHETIC: "synthesized with Festival (or espeak-ng)",
+}
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 FORMS_HELP = (
     "give a LibriSpeech folder, a CSV/TSV manifest, a Common Voice TSV, "
-    "a folder of audio files with .txt sidecars, or 'demo'"
+    "a folder of audio files with .txt sidecars, 'demo' or 'demo:synthetic'"
 )
 
 
@@ -68,7 +77,8 @@ class Dataset:
     source
         The DATA argument as given.
     form
-        ``demo``, ``manifest``, ``commonvoice``, ``librispeech`` or ``folder``.
+        ``demo``, ``demo:synthetic``, ``manifest``, ``commonvoice``, ``librispeech`` or
+        ``folder``.
     utterances
         The usable utterances, sorted by id.
     skipped
@@ -89,6 +99,13 @@ class Dataset:
     @property
     def ids(self) -> list[str]:
         return [u.id for u in self.utterances]
+
+    def describe(self) -> str:
+        """``32 utterances, 222 s`` plus what a built-in set holds."""
+        seconds = sum(u.duration or 0.0 for u in self.utterances)
+        text = f"{len(self.utterances)} utterances, {seconds:.0f} s"
+        what = BUILTIN_DESCRIPTIONS.get(self.form)
+        return f"{text}, {what}" if what else text
 
     def first(self, n: int) -> Dataset:
         """The first ``n`` utterances, with the skipped items met before the last of them."""
@@ -256,9 +273,19 @@ def _nothing_usable(dataset: Dataset) -> DataError:
 
 
 def _source_key(spec: str | Path) -> str:
-    if isinstance(spec, str) and spec.strip() == DEMO:
-        return DEMO
+    if isinstance(spec, str) and spec.strip() in BUILTIN_DESCRIPTIONS:
+        return spec.strip()
     return os.path.realpath(Path(spec).expanduser())
+
+
+def shipped_demo_folder() -> Path:
+    """The folder of the shipped real demo speech (its manifest, FLACs and licence)."""
+    from importlib import resources
+
+    folder = Path(str(resources.files("speechquant.resources").joinpath("demo_speech")))
+    if not (folder / "manifest.csv").is_file():
+        raise DataError(f"the built-in demo speech is missing from {folder}; reinstall speechquant")
+    return folder
 
 
 def open_dataset(
@@ -273,8 +300,9 @@ def open_dataset(
     Parameters
     ----------
     spec
-        A path, or the string ``demo`` (synthesized on first use; ``progress`` and
-        ``cancel`` apply to that build). Use ``./demo`` for a folder named demo.
+        A path, ``demo`` (the shipped real speech) or ``demo:synthetic`` (synthesized on first
+        use; ``progress`` and ``cancel`` apply to that build). Use ``./demo`` for a folder
+        named demo.
     limit
         Keep only the first ``limit`` utterances in sorted order.
 
@@ -285,12 +313,16 @@ def open_dataset(
         usable utterance.
     """
     source = str(spec)
-    if _source_key(spec) == DEMO:
+    key = _source_key(spec)
+    if key == DEMO:
+        dataset = _read_table(shipped_demo_folder() / "manifest.csv", DEMO)
+        dataset.form = DEMO
+    elif key == DEMO_SYNTHETIC:
         from speechquant.core.data.demo_data import build_demo_data
 
         root = build_demo_data(progress=progress, cancel=cancel)
-        dataset = _read_table(root / "manifest.csv", DEMO)
-        dataset.form = DEMO
+        dataset = _read_table(root / "manifest.csv", DEMO_SYNTHETIC)
+        dataset.form = DEMO_SYNTHETIC
     else:
         path = Path(spec).expanduser()
         if not path.exists():
