@@ -6,7 +6,7 @@ import argparse
 import json
 
 from speechquant.core.cli.tqdm_progress import TqdmProgress
-from speechquant.core.evaluation.doctor import DoctorReport, run_doctor, scheme_advice
+from speechquant.core.evaluation.doctor import format_report, run_doctor
 
 
 def add_doctor_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,44 +26,10 @@ def add_doctor_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_doctor)
 
 
-def format_doctor(report: DoctorReport) -> str:
-    machine, cpu = report.machine, report.machine.cpu
-    lines = [
-        f"CPU          {cpu.model} ({cpu.arch}), {machine.cores} cores available",
-        f"features     {', '.join(cpu.features) or 'none read'}"
-        f" (torch capability: {machine.capability or 'unknown'})",
-        f"int8 dot     {'yes' if cpu.int8_dot else 'no (no VNNI/AMX-INT8/dotprod)'}",
-        f"native bf16  {'yes' if cpu.native_bf16 else 'no: bf16 is emulated here'}",
-        f"engines      {', '.join(report.engines)} (default {report.default_engine})",
-        f"python       {report.python}",
-    ]
-    lines += [f"{name:<12} {version}" for name, version in report.versions.items()]
-    if report.speeds:
-        lines.append("")
-        lines.append(
-            f"speed against float32 ({report.rounds} interleaved rounds per shape, "
-            f"{machine.threads} threads, median [95 % interval]; measured {report.measured_at}):"
-        )
-        width = max(len(s.variant) for s in report.speeds)
-        for speed in report.speeds:
-            lines.append(f"  {speed.variant:<{width}}  {speed.verdict()}")
-        if report.busy and report.loadavg:
-            lines.append(
-                f"warning: the machine was busy while timing (load average {max(report.loadavg):.1f} "
-                f"on {machine.cores} cores): these ratios are distorted; run "
-                "'speechquant doctor --refresh' when it is quiet"
-            )
-        for scheme in sorted({s.scheme for s in report.speeds}):
-            advice = scheme_advice(scheme, cpu, report.best(scheme))
-            if advice:
-                lines.append(f"warning: {advice}")
-    return "\n".join(lines)
-
-
 def cmd_doctor(args: argparse.Namespace) -> int:
     with TqdmProgress() as progress:
         report = run_doctor(
             refresh=args.refresh, measure=not args.no_bench, threads=args.threads, progress=progress
         )
-    print(json.dumps(report.to_json(), indent=2) if args.json else format_doctor(report))
+    print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report))
     return 0

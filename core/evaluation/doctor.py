@@ -382,3 +382,38 @@ def scheme_advice(scheme: str, cpu: CpuInfo, measured: SchemeSpeed | None = None
             "than float32 (run speechquant doctor to measure)"
         )
     return None
+
+
+def format_report(report: DoctorReport) -> str:
+    """The report as the lines ``speechquant doctor`` prints (and the GUI shows)."""
+    machine, cpu = report.machine, report.machine.cpu
+    lines = [
+        f"CPU          {cpu.model} ({cpu.arch}), {machine.cores} cores available",
+        f"features     {', '.join(cpu.features) or 'none read'}"
+        f" (torch capability: {machine.capability or 'unknown'})",
+        f"int8 dot     {'yes' if cpu.int8_dot else 'no (no VNNI/AMX-INT8/dotprod)'}",
+        f"native bf16  {'yes' if cpu.native_bf16 else 'no: bf16 is emulated here'}",
+        f"engines      {', '.join(report.engines)} (default {report.default_engine})",
+        f"python       {report.python}",
+    ]
+    lines += [f"{name:<12} {version}" for name, version in report.versions.items()]
+    if report.speeds:
+        lines.append("")
+        lines.append(
+            f"speed against float32 ({report.rounds} interleaved rounds per shape, "
+            f"{machine.threads} threads, median [95 % interval]; measured {report.measured_at}):"
+        )
+        width = max(len(s.variant) for s in report.speeds)
+        for speed in report.speeds:
+            lines.append(f"  {speed.variant:<{width}}  {speed.verdict()}")
+        if report.busy and report.loadavg:
+            lines.append(
+                f"warning: the machine was busy while timing (load average {max(report.loadavg):.1f} "
+                f"on {machine.cores} cores): these ratios are distorted; run "
+                "'speechquant doctor --refresh' when it is quiet"
+            )
+        for scheme in sorted({s.scheme for s in report.speeds}):
+            advice = scheme_advice(scheme, cpu, report.best(scheme))
+            if advice:
+                lines.append(f"warning: {advice}")
+    return "\n".join(lines)
