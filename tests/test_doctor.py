@@ -127,3 +127,48 @@ def test_doctor_on_this_machine_finds_bf16_slow_where_it_is_emulated(tmp_path, m
     assert bf16["speedup"] < 1 and bf16["verdict"].startswith("slower here")
     assert cli_main(["doctor"]) == 0  # the cached report, formatted
     assert "bf16 is emulated here" in capsys.readouterr().out
+
+
+def test_auto_preset_takes_the_fastest_scheme_measured_here_per_family(tiny_model):
+    from speechquant.core.errors import PlanError
+    from speechquant.core.quantization.presets import MeasuredSpeed, make_preset
+    from speechquant.core.quantization.tree import build_tree
+
+    tree = build_tree(tiny_model.mods)
+    speeds = {
+        "dynamic": MeasuredSpeed(1.6, 1.2, "onednn"),
+        "static": MeasuredSpeed(1.2, 1.05, "x86"),
+        "bf16": MeasuredSpeed(0.4, 0.3),
+    }
+    plan = make_preset("auto", tree, speeds=speeds)
+    w2v = "encoder.wav2vec2.model"
+    assert plan.entries[f"{w2v}.encoder.layers"] == "dynamic"
+    assert plan.entries[f"{w2v}.feature_projection"] == "dynamic"
+    assert plan.entries[f"{w2v}.feature_extractor"] == "static"  # no Linear: dynamic cannot act
+    assert "bf16" not in plan.entries.values()
+    assert not any(path.startswith("encoder.ctc_lin") for path in plan.entries)
+    assert plan.settings.engine == "onednn"
+    slow = {name: MeasuredSpeed(0.8, 0.6, None) for name in speeds}
+    assert make_preset("auto", tree, speeds=slow).entries == {}
+    unclear = {"dynamic": MeasuredSpeed(1.3, 0.9, "x86")}  # interval reaches below 1
+    assert make_preset("auto", tree, speeds=unclear).entries == {}
+    with pytest.raises(PlanError, match="speechquant doctor"):
+        make_preset("auto", tree)
+
+
+def test_doctor_report_gives_the_best_engine_per_scheme():
+    report = DoctorReport(
+        machine=MachineInfo(AVX2, cores=2),
+        versions={},
+        python="3.11",
+        engines=["x86", "onednn"],
+        default_engine="x86",
+        speeds=[
+            speed("dynamic", 1.3, 1.1, 1.5, "x86"),
+            speed("dynamic", 1.7, 1.4, 1.9, "onednn"),
+            speed("bf16", 0.4, 0.3, 0.5),
+        ],
+    )
+    measured = report.measured_speeds()
+    assert measured["dynamic"].engine == "onednn" and measured["dynamic"].lower == 1.4
+    assert measured["bf16"].speedup == 0.4

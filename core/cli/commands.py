@@ -12,6 +12,7 @@ from speechquant.core.cli.runs_table import format_runs_table
 from speechquant.core.cli.tqdm_progress import TqdmProgress
 from speechquant.core.data.datasets import DEMO, DEMO_SYNTHETIC, open_dataset
 from speechquant.core.evaluation.bench import BenchSettings, state_dict_bytes
+from speechquant.core.evaluation.doctor import cached_report, run_doctor
 from speechquant.core.evaluation.experiment import (
     format_comparison,
     run_baseline,
@@ -19,10 +20,11 @@ from speechquant.core.evaluation.experiment import (
     run_experiment,
 )
 from speechquant.core.evaluation.history import HistoryStore
+from speechquant.core.progress import ProgressCallback
 from speechquant.core.quantization.plan import Plan
-from speechquant.core.quantization.presets import PRESETS, make_preset
+from speechquant.core.quantization.presets import AUTO, PRESETS, make_preset
 from speechquant.core.quantization.settings import QuantSettings
-from speechquant.core.quantization.tree import build_tree, format_tree
+from speechquant.core.quantization.tree import ModuleTree, build_tree, format_tree
 from speechquant.core.quantization.validation import validate_plan
 from speechquant.core.sources import open_model
 
@@ -98,13 +100,30 @@ def cmd_plan(args: argparse.Namespace) -> int:
         dynamic_dtype=args.dynamic_dtype,
         static_qconfig=args.static_qconfig,
     )
-    plan = make_preset(args.preset, tree, settings)
+    plan = preset_plan(args.preset, tree, settings if args.engine or args.preset != AUTO else None)
     if args.output:
         plan.save(Path(args.output))
         _say(f"wrote {args.output} ({len(plan.entries)} entries)")
     else:
         print(json.dumps(plan.to_dict(), indent=2))
     return 0
+
+
+def preset_plan(
+    name: str,
+    tree: ModuleTree,
+    settings: QuantSettings | None,
+    progress: ProgressCallback | None = None,
+) -> Plan:
+    """A preset's plan; ``auto`` reads this machine's doctor report (measured first if absent)."""
+    if name != AUTO:
+        return make_preset(name, tree, settings)
+    report = cached_report()
+    if report is None:
+        _say("auto: no doctor report for this machine yet; measuring the schemes here (~10 s)")
+        report = run_doctor(progress=progress)
+    _say(f"auto: scheme speeds measured on {report.machine.label()} at {report.measured_at}")
+    return make_preset(name, tree, settings, speeds=report.measured_speeds())
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -144,7 +163,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         tree = build_tree(model.mods)
         plans = [_load_plan(p, args.engine) for p in args.plan]
         plans += [
-            make_preset(name, tree, QuantSettings(engine=args.engine or "x86"))
+            preset_plan(name, tree, QuantSettings(engine=args.engine) if args.engine else None, bar)
             for name in args.preset
         ]
         history = None if args.no_history else HistoryStore()

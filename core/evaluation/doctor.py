@@ -32,6 +32,7 @@ from speechquant.core.machine import CpuInfo, MachineInfo, this_machine
 from speechquant.core.paths import cache_dir
 from speechquant.core.progress import CancelToken, ProgressCallback, check, report
 from speechquant.core.quantization.apply import set_engine
+from speechquant.core.quantization.presets import MeasuredSpeed
 from speechquant.core.quantization.schemes import all_schemes, get_scheme
 from speechquant.core.quantization.settings import QuantSettings
 
@@ -99,6 +100,15 @@ class DoctorReport:
     def busy(self) -> bool:
         """Other work kept more cores busy than this machine has: timings are distorted."""
         return self.loadavg is not None and max(self.loadavg) > self.machine.cores
+
+    def measured_speeds(self) -> dict[str, MeasuredSpeed]:
+        """Each measured scheme's best engine, as the ``auto`` preset reads it."""
+        out = {}
+        for scheme in {s.scheme for s in self.speeds}:
+            best = self.best(scheme)
+            assert best is not None
+            out[scheme] = MeasuredSpeed(best.speedup, best.speedup_ci[0], best.engine)
+        return out
 
     def best(self, scheme: str) -> SchemeSpeed | None:
         """The fastest measured engine of ``scheme``."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -11,6 +11,17 @@ from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.settings import QuantSettings
 from speechquant.core.quantization.tree import ModuleNode, ModuleTree
 from speechquant.core.quantization.validation import validate_plan
+
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class MeasuredSpeed:
+    """One scheme's speed against float32 on this machine (from the doctor), best engine."""
+
+    speedup: float
+    lower: float
+    engine: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,13 @@ PRESETS: dict[str, Preset] = {
                 ("whisper.model.decoder.layers", "bf16"),
             ),
         ),
+        Preset(
+            AUTO,
+            "Per unit family of the tutorial's mix, the fastest scheme measured on this machine "
+            "(speechquant doctor) whose whole speed-up interval is above 1; families where none "
+            "is faster stay float. ctc_lin, embeddings and output heads stay float.",
+            (),
+        ),
         Preset("none", "No quantization: the float32 baseline.", ()),
     )
 }
@@ -73,19 +91,63 @@ def _topmost(node: ModuleNode, pattern: str, scheme: str) -> Iterator[ModuleNode
             yield from _topmost(child, pattern, scheme)
 
 
-def make_preset(name: str, tree: ModuleTree, settings: QuantSettings | None = None) -> Plan:
-    """The plan preset ``name`` gives for the model behind ``tree``."""
+def _family_patterns() -> list[str]:
+    """The unit families ``auto`` chooses for: the tutorial's patterns, in its order."""
+    return [pattern for pattern, _scheme in PRESETS["tutorial"].rules]
+
+
+def auto_rules(
+    speeds: Mapping[str, MeasuredSpeed],
+) -> tuple[tuple[tuple[str, str], ...], str | None]:
+    """Rules for ``auto``: per family the candidate schemes, fastest measured first.
+
+    Only schemes measured faster than float32 with the whole interval above 1 are candidates;
+    the engine is the best one of the fastest engine-dependent candidate.
+    """
+    faster = sorted(
+        ((name, speed) for name, speed in speeds.items() if speed.lower > 1),
+        key=lambda item: -item[1].speedup,
+    )
+    rules = tuple((pattern, name) for pattern in _family_patterns() for name, _ in faster)
+    engine = next((speed.engine for _, speed in faster if speed.engine), None)
+    return rules, engine
+
+
+def make_preset(
+    name: str,
+    tree: ModuleTree,
+    settings: QuantSettings | None = None,
+    *,
+    speeds: Mapping[str, MeasuredSpeed] | None = None,
+) -> Plan:
+    """The plan preset ``name`` gives for the model behind ``tree``.
+
+    ``auto`` needs ``speeds``: each scheme's measured speed on this machine (the doctor's).
+    """
     if name not in PRESETS:
         raise PlanError(f"unknown preset '{name}'; use one of {', '.join(PRESETS)}")
     preset = PRESETS[name]
+    rules = preset.rules
+    if name == AUTO:
+        if speeds is None:
+            raise PlanError(
+                "the auto preset needs this machine's measured scheme speeds; measure them "
+                "with speechquant doctor (or Help > About this machine) first"
+            )
+        rules, engine = auto_rules(speeds)
+        if engine and settings is None:
+            settings = QuantSettings(engine=engine)
+        if not rules:
+            return Plan(entries={}, settings=settings or QuantSettings(), name=name)
     entries: dict[str, str] = {}
-    for pattern, scheme in preset.rules:
+    for pattern, scheme in rules:
         for node in _topmost(tree.root, pattern, scheme):
             if not any(
-                node.path.startswith(p + ".") or p.startswith(node.path + ".") for p in entries
+                node.path == p or node.path.startswith(p + ".") or p.startswith(node.path + ".")
+                for p in entries
             ):
                 entries[node.path] = scheme
-    if preset.rules and not entries:
+    if rules and not entries and name != AUTO:
         raise PlanError(f"preset '{name}' matches no module of this model; write a plan by hand")
     plan = Plan(entries=entries, settings=settings or QuantSettings(), name=name)
     validate_plan(plan, tree)
