@@ -137,6 +137,14 @@ def test_register_refuses_duplicates_non_schemes_and_unknown_settings():
     with pytest.raises(TypeError, match="not a Scheme"):
         register(object())  # type: ignore[arg-type]
 
+    class Nameless(Scheme):
+        label = description = "x"
+        verdict = ToyScheme.verdict
+        prepare = ToyScheme.prepare
+
+    with pytest.raises(TypeError, match="Nameless must set the class attribute 'name'"):
+        register(Nameless())
+
     class NeedsAField(ToyScheme):
         name = "needs-field"
         options = (SchemeOption("toy_rounding", ("64", "128"), "rounding steps"),)

@@ -152,6 +152,11 @@ def register(scheme: Scheme) -> Scheme:
     """Add ``scheme`` to the registry (a name may be registered once)."""
     if not isinstance(scheme, Scheme):
         raise TypeError(f"{scheme!r} is not a Scheme; subclass schemes.base.Scheme")
+    for attribute in ("name", "label", "description"):
+        if not isinstance(getattr(scheme, attribute, None), str):
+            raise TypeError(
+                f"scheme {type(scheme).__name__} must set the class attribute '{attribute}'"
+            )
     if not scheme.name or scheme.name in _REGISTRY:
         raise PlanError(f"a scheme named '{scheme.name}' is already registered (or empty)")
     known = {f.name for f in fields(QuantSettings)}
