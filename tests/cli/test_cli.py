@@ -12,7 +12,7 @@ import soundfile as sf
 from speechquant.core.cli.main import main
 from speechquant.core.evaluation.bench import BENCH_KEYS
 
-from .helpers import fixed_waves
+from ..helpers import fixed_waves
 
 SOURCE = "replica:wav2vec2-tiny"
 

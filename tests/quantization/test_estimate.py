@@ -10,7 +10,7 @@ from speechquant.core.quantization.presets import make_preset
 from speechquant.core.quantization.settings import QuantSettings
 from speechquant.core.quantization.tree import build_tree, human_bytes
 
-from .toy_models import TOY_HEAD, toy_whisper_mods
+from ..toy_models import TOY_HEAD, toy_whisper_mods
 
 
 @pytest.fixture(scope="module")

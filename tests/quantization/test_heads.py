@@ -23,8 +23,8 @@ from speechquant.core.quantization.tree import build_tree
 from speechquant.core.quantization.validation import validate_plan
 from speechquant.core.search.units import default_units
 
-from .helpers import fixed_waves
-from .toy_models import TOY_HEAD, toy_decoder_inputs, toy_whisper
+from ..helpers import fixed_waves
+from ..toy_models import TOY_HEAD, toy_decoder_inputs, toy_whisper
 
 HEAD = "whisper.model.decoder.embed_tokens"
 

@@ -210,7 +210,7 @@ def test_no_scheme_name_literal_outside_the_registry():
     import re
     from pathlib import Path
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     literal = re.compile(r"""["'](dynamic|static|bf16)["']""")
     found = [
         f"{path.relative_to(repo)}:{n}"

@@ -10,7 +10,7 @@ from speechquant.core.quantization.schemes import get_scheme, scheme_advice
 from speechquant.core.quantization.tree import build_tree, format_tree
 from speechquant.core.quantization.validation import plan_warnings, validate_plan
 
-from .toy_models import TOY_HEAD, toy_whisper_mods
+from ..toy_models import TOY_HEAD, toy_whisper_mods
 
 AVX2_ONLY = describe_cpu(
     "model name\t: AMD EPYC 7B13\nflags\t\t: fpu sse2 avx avx2 fma\n", arch="x86_64"
