@@ -46,8 +46,8 @@ lint: $(STAMP) ## ruff lint and format check
 	$(VENV)/bin/ruff check core gui tests benchmarks
 	$(VENV)/bin/ruff format --check core gui tests benchmarks
 
-typecheck: $(STAMP) ## mypy on core/
-	$(VENV)/bin/mypy core
+typecheck: $(STAMP) ## mypy on core/ and gui/
+	$(VENV)/bin/mypy core gui
 
 contract: $(STAMP) ## import contract: core never imports Qt, pyqtgraph or gui
 	$(VENV)/bin/lint-imports

@@ -22,10 +22,9 @@ from speechquant.core.evaluation.history import HistoryStore
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.presets import make_preset
-from speechquant.core.quantization.tree import ModuleTree, build_tree
+from speechquant.core.quantization.tree import ModuleTree, build_tree, human_bytes
 from speechquant.core.quantization.validation import validate_plan
 
-from .estimate import human_bytes
 from .export_action import Exporter
 from .jobs import Loaded, RunOutcome, describe, load_job, run_job
 from .microphone_tab import MicrophoneTab

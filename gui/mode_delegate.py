@@ -16,8 +16,10 @@ SchemeRole = Qt.ItemDataRole.UserRole + 10
 Index = QModelIndex | QPersistentModelIndex
 
 
-def fill_combo(combo: QComboBox, choices: list[tuple[str, str, bool, str]]) -> None:
-    """``(inherit)`` then each registered scheme; inapplicable ones disabled, reason as tooltip."""
+def fill_combo(combo: QComboBox, choices: list[tuple[str, str, bool, str, str]]) -> None:
+    """``(inherit)`` then each registered scheme; inapplicable ones disabled, reason as tooltip.
+
+    An applicable scheme's tooltip is its hardware advice for this CPU where it has one."""
     combo.clear()
     combo.addItem(INHERIT_LABEL, "")
     combo.setItemData(
@@ -25,7 +27,7 @@ def fill_combo(combo: QComboBox, choices: list[tuple[str, str, bool, str]]) -> N
     )
     items = combo.model()
     assert isinstance(items, QStandardItemModel)
-    for name, label, applies, reason in choices:
+    for name, label, applies, reason, advice in choices:
         combo.addItem(label, name)
         row = combo.count() - 1
         item = items.item(row)
@@ -33,7 +35,7 @@ def fill_combo(combo: QComboBox, choices: list[tuple[str, str, bool, str]]) -> N
             item.setEnabled(False)
             item.setToolTip(f"{name} does not apply here: {reason}")
         else:
-            item.setToolTip(name)
+            item.setToolTip(advice or name)
 
 
 class ModeDelegate(QStyledItemDelegate):

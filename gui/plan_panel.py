@@ -17,11 +17,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from speechquant.core.quantization.estimate import estimate_plan, summary_text
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.presets import PRESETS, preset_names
 from speechquant.core.quantization.settings import QuantSettings
 
-from .estimate import estimate_plan, summary_text
 from .mode_delegate import ModeDelegate
 from .tree_model import COL_MODE, COL_NAME, ModuleFilterProxy, ModuleTreeModel
 

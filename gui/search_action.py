@@ -3,7 +3,7 @@ in the window's worker slot, shown in the Sensitivity tab, the tree colours and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -28,6 +28,7 @@ from speechquant.core.evaluation.history import HistoryStore
 from speechquant.core.evaluation.measure import OBJECTIVES
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import CancelToken, ProgressCallback
+from speechquant.core.quantization.schemes import quantizing_schemes, search_candidates
 from speechquant.core.quantization.settings import ENGINES, QuantSettings
 from speechquant.core.search.plan_search import (
     SearchResult,
@@ -36,7 +37,6 @@ from speechquant.core.search.plan_search import (
     run_search,
 )
 from speechquant.core.search.sensitivity import (
-    DEFAULT_SCHEMES,
     SensitivityResult,
     SensitivitySettings,
     run_sensitivity,
@@ -94,7 +94,7 @@ class SuggestChoice:
 
     max_wer_increase: float = 1.0
     objective: str = "rtf"
-    schemes: tuple[str, ...] = DEFAULT_SCHEMES
+    schemes: tuple[str, ...] = field(default_factory=search_candidates)
     engines: tuple[str, ...] = ()
     search_n: int = 20
     max_evals: int = 30
@@ -128,7 +128,7 @@ class SuggestDialog(QDialog):
         self.objective.addItems(list(OBJECTIVES))
         self.objective.setCurrentText(choice.objective)
         self.objective.setToolTip("rtf: fastest end-to-end; rtf-encoder: fastest encoder; size")
-        self.schemes = {s: QCheckBox(s) for s in DEFAULT_SCHEMES}
+        self.schemes = {s: QCheckBox(s) for s in quantizing_schemes()}
         self.engines = {e: QCheckBox(e) for e in ENGINES}
         engines = choice.engines or default_engines()
         for name, box in self.schemes.items():
@@ -261,12 +261,15 @@ class Analyzer(QObject):
         self.window._start(worker, what)
 
     # --- sensitivity -----------------------------------------------------------------------
-    def run_sensitivity(self, schemes: tuple[str, ...] = DEFAULT_SCHEMES) -> bool:
-        """Start the analysis of the window's model on the Data settings; False if it cannot."""
+    def run_sensitivity(self, schemes: tuple[str, ...] | None = None) -> bool:
+        """Start the analysis of the window's model on the Data settings; False if it cannot.
+
+        ``schemes``: those to try (default: the registry's search candidates)."""
         inputs = self._inputs("running a sensitivity analysis")
         if inputs is None:
             return False
         model, data, bench, quant = inputs
+        schemes = schemes or search_candidates()
         settings = SensitivitySettings(schemes=schemes, quant=quant)
         self.window.log(f"sensitivity: {model.source} on {data}, schemes {', '.join(schemes)}")
         worker = Worker(

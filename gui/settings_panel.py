@@ -24,12 +24,8 @@ from PySide6.QtWidgets import (
 
 from speechquant.core.evaluation.bench import BenchSettings
 from speechquant.core.evaluation.metrics import NORMALIZERS
-from speechquant.core.quantization.settings import (
-    DYNAMIC_DTYPES,
-    ENGINES,
-    STATIC_QCONFIGS,
-    QuantSettings,
-)
+from speechquant.core.quantization.schemes import setting_choices
+from speechquant.core.quantization.settings import ENGINES, QuantSettings
 
 PREFIX = "settings/"
 
@@ -116,8 +112,8 @@ class SettingsPanel(QWidget):
         self.encoder_rtf = QCheckBox("also time the encoder alone")
         self.encoder_rtf.setChecked(defaults.encoder_rtf)
         self.engine = _combo(ENGINES, quant.engine)
-        self.static_qconfig = _combo(STATIC_QCONFIGS, quant.static_qconfig)
-        self.dynamic_dtype = _combo(DYNAMIC_DTYPES, quant.dynamic_dtype)
+        self.static_qconfig = _combo(setting_choices("static_qconfig"), quant.static_qconfig)
+        self.dynamic_dtype = _combo(setting_choices("dynamic_dtype"), quant.dynamic_dtype)
 
         data_box = QGroupBox("Data")
         data_form = QFormLayout(data_box)

@@ -15,13 +15,12 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from speechquant.core.errors import PlanError
+from speechquant.core.machine import this_cpu
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.presets import preset_names
-from speechquant.core.quantization.schemes import get_scheme, scheme_names
-from speechquant.core.quantization.tree import ModuleNode, ModuleTree
+from speechquant.core.quantization.schemes import get_scheme, scheme_advice, scheme_names
+from speechquant.core.quantization.tree import ModuleNode, ModuleTree, human_bytes
 from speechquant.core.quantization.validation import validate_plan
-
-from .estimate import human_bytes
 
 COLUMNS = ("module", "type", "params", "size", "mode", "effective mode")
 COL_NAME, COL_TYPE, COL_PARAMS, COL_SIZE, COL_MODE, COL_EFFECTIVE = range(len(COLUMNS))
@@ -30,7 +29,8 @@ NodeRole = Qt.ItemDataRole.UserRole + 1
 SortRole = Qt.ItemDataRole.UserRole + 2
 """A sortable value (numbers for params and size)."""
 ChoicesRole = Qt.ItemDataRole.UserRole + 3
-"""For the mode column: ``[(scheme, label, applies, reason), ...]`` from core's registry."""
+"""For the mode column: ``[(scheme, label, applies, reason, advice), ...]`` from core's registry
+(``advice``: the scheme's warning for this CPU, or "")."""
 InheritedRole = Qt.ItemDataRole.UserRole + 4
 """For the effective column: True when the scheme comes from an ancestor (or the default)."""
 
@@ -92,6 +92,7 @@ class ModuleTreeModel(QAbstractItemModel):
         self._plan = Plan()
         self._rows: dict[int, int] = {}
         self._highlights: dict[str, tuple[QColor, str]] = {}
+        self._advice: dict[str, str] = scheme_advice(this_cpu())
 
     # --- the data behind the model ---------------------------------------------------------
     @property
@@ -137,6 +138,14 @@ class ModuleTreeModel(QAbstractItemModel):
                         self.createIndex(len(node.children) - 1, len(COLUMNS) - 1, end),
                         [Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ToolTipRole],
                     )
+
+    def set_advice(self, advice: dict[str, str]) -> None:
+        """Per-scheme hardware warnings shown in tooltips (default: from this CPU's features)."""
+        self._advice = dict(advice)
+
+    @property
+    def advice(self) -> dict[str, str]:
+        return dict(self._advice)
 
     def highlight(self, path: str) -> tuple[QColor, str] | None:
         return self._highlights.get(path)
@@ -259,6 +268,7 @@ class ModuleTreeModel(QAbstractItemModel):
                     get_scheme(name).label,
                     node.verdicts[name].applies,
                     node.verdicts[name].reason,
+                    self._advice.get(name, ""),
                 )
                 for name in scheme_names()
                 if name in node.verdicts
@@ -297,6 +307,7 @@ class ModuleTreeModel(QAbstractItemModel):
             lines = [f"{node.path}: choose a scheme (empty inherits from above)"]
             for name, verdict in node.verdicts.items():
                 lines.append(f"  {name}: " + ("applies" if verdict.applies else verdict.reason))
+            lines += [f"note: {text}" for text in self._advice.values()]
             return "\n".join(lines)
         if column == COL_EFFECTIVE:
             scheme, origin = self._plan.effective(node.path)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from speechquant.core.cli.runs_table import format_runs_table
+from speechquant.core.cli.scheme_options import scheme_settings
 from speechquant.core.cli.tqdm_progress import TqdmProgress
 from speechquant.core.data.datasets import DEMO, DEMO_SYNTHETIC, open_dataset
 from speechquant.core.evaluation.bench import BenchSettings, state_dict_bytes
@@ -20,12 +21,15 @@ from speechquant.core.evaluation.experiment import (
     run_experiment,
 )
 from speechquant.core.evaluation.history import HistoryStore
+from speechquant.core.machine import this_cpu
 from speechquant.core.progress import ProgressCallback
+from speechquant.core.quantization.estimate import estimate_plan, summary_text
 from speechquant.core.quantization.plan import Plan
-from speechquant.core.quantization.presets import AUTO, PRESETS, make_preset
+from speechquant.core.quantization.presets import AUTO, make_preset
+from speechquant.core.quantization.schemes import get_scheme, scheme_advice
 from speechquant.core.quantization.settings import QuantSettings
 from speechquant.core.quantization.tree import ModuleTree, build_tree, format_tree
-from speechquant.core.quantization.validation import validate_plan
+from speechquant.core.quantization.validation import plan_warnings, validate_plan
 from speechquant.core.sources import open_model
 
 
@@ -67,6 +71,7 @@ def cmd_tree(args: argparse.Namespace) -> int:
     with TqdmProgress() as bar:
         model = open_model(args.source, progress=bar)
     tree = build_tree(model.mods)
+    advice = scheme_advice(this_cpu(), measured_speedups())
     if args.json:
         print(
             json.dumps(
@@ -74,13 +79,14 @@ def cmd_tree(args: argparse.Namespace) -> int:
                     "source": model.source,
                     "interface": model.interface,
                     "tree": tree.root.to_dict(args.depth),
+                    "advice": advice,
                 },
                 indent=2,
             )
         )
     else:
         print(f"{model.source} ({model.interface}), {tree.root.total_params:,} parameters")
-        print(format_tree(tree, args.depth))
+        print(format_tree(tree, args.depth, advice))
     return 0
 
 
@@ -94,19 +100,27 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(
             f"{args.check}: valid for {model.source} ({', '.join(f'{k}: {v}' for k, v in plan.summary().items()) or 'float'})"
         )
-        return 0
-    settings = QuantSettings(
-        engine=args.engine or "x86",
-        dynamic_dtype=args.dynamic_dtype,
-        static_qconfig=args.static_qconfig,
-    )
-    plan = preset_plan(args.preset, tree, settings if args.engine or args.preset != AUTO else None)
-    if args.output:
-        plan.save(Path(args.output))
-        _say(f"wrote {args.output} ({len(plan.entries)} entries)")
+        print(f"estimate: {summary_text(estimate_plan(tree, plan))}")
     else:
-        print(json.dumps(plan.to_dict(), indent=2))
+        settings = scheme_settings(args, engine=args.engine or "x86")
+        plan = preset_plan(
+            args.preset, tree, settings if args.engine or args.preset != AUTO else None
+        )
+        if args.output:
+            plan.save(Path(args.output))
+            _say(f"wrote {args.output} ({len(plan.entries)} entries)")
+        else:
+            print(json.dumps(plan.to_dict(), indent=2))
+        _say(f"estimate: {summary_text(estimate_plan(tree, plan))}")
+    for warning in plan_warnings(plan, this_cpu(), measured_speedups()):
+        _say(f"warning: {warning}")
     return 0
+
+
+def measured_speedups() -> dict[str, float]:
+    """This machine's doctor figures for the schemes' advice (empty when never measured)."""
+    report = cached_report()
+    return report.clear_speedups() if report else {}
 
 
 def preset_plan(
@@ -190,9 +204,11 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         model = open_model(args.source, progress=bar)
     if args.plan:
         plan = _load_plan(args.plan, args.engine)
-        if any(s == "static" for s in plan.entries.values()):
+        calibrated = sorted({s for s in plan.entries.values() if get_scheme(s).needs_calibration})
+        if calibrated:
             _say(
-                "error: transcribe applies dynamic/bf16 plans only; use 'speechquant export' for static plans"
+                f"error: transcribe applies plans without calibration only ({', '.join(calibrated)} "
+                "needs it); use 'speechquant export' with --calib, then transcribe the export"
             )
             return 2
         model = apply_plan(model, plan)
@@ -251,10 +267,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     plot_wer_vs_rtf(results, Path(args.plot))
     _say(f"wrote {args.plot}")
     return 0
-
-
-def preset_help() -> str:
-    return ", ".join(f"{name}" for name in PRESETS)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from speechquant.core.cli import commands
 from speechquant.core.cli.doctor_command import add_doctor_parser
 from speechquant.core.cli.listen import add_listen_parser
+from speechquant.core.cli.scheme_options import add_scheme_options
 from speechquant.core.cli.search_commands import add_search_parsers
 from speechquant.core.errors import Cancelled, SpeechquantError
 from speechquant.core.evaluation.metrics import DEFAULT_NORMALIZER, NORMALIZERS
 from speechquant.core.quantization.presets import PRESETS
-from speechquant.core.quantization.settings import DYNAMIC_DTYPES, ENGINES
+from speechquant.core.quantization.settings import ENGINES
 
 SOURCE_HELP = (
     "model: a built-in (demo:whisper-tiny-en, replica:wav2vec2-{tiny,base,large}), a local SpeechBrain "
@@ -90,10 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--engine", choices=ENGINES, help="quantized engine recorded in the plan (default x86)"
     )
-    p.add_argument("--dynamic-dtype", choices=DYNAMIC_DTYPES, default="qint8")
-    p.add_argument(
-        "--static-qconfig", choices=["tutorial", "per-channel", "histogram"], default="tutorial"
-    )
+    add_scheme_options(p)
     p.set_defaults(func=commands.cmd_plan)
 
     p = sub.add_parser("bench", help="WER and RTF of one model (quantized by --plan if given)")
@@ -123,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("transcribe", help="print transcripts of audio files")
     p.add_argument("source", help=SOURCE_HELP)
     p.add_argument("files", nargs="+", help="audio files")
-    p.add_argument("--plan", help="dynamic/bf16 plan JSON to apply first")
+    p.add_argument("--plan", help="plan JSON to apply first (one without calibrated schemes)")
     p.add_argument("--engine", choices=ENGINES)
     p.set_defaults(func=commands.cmd_transcribe)
 

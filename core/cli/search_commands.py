@@ -12,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from speechquant.core.cli.commands import bench_settings
+from speechquant.core.cli.scheme_options import (
+    add_scheme_options,
+    add_schemes_choice,
+    scheme_settings,
+)
 from speechquant.core.cli.tqdm_progress import TqdmProgress
 from speechquant.core.data.datasets import open_dataset
 from speechquant.core.errors import DataError
@@ -20,7 +25,8 @@ from speechquant.core.evaluation.history import HistoryStore
 from speechquant.core.evaluation.measure import OBJECTIVES
 from speechquant.core.evaluation.metrics import DEFAULT_NORMALIZER, NORMALIZERS
 from speechquant.core.model.loaded import LoadedModel
-from speechquant.core.quantization.settings import DYNAMIC_DTYPES, ENGINES, QuantSettings
+from speechquant.core.quantization.schemes import search_candidates
+from speechquant.core.quantization.settings import ENGINES
 from speechquant.core.quantization.tree import build_tree
 from speechquant.core.search.plan_search import (
     ALGORITHM,
@@ -30,7 +36,6 @@ from speechquant.core.search.plan_search import (
 )
 from speechquant.core.search.report import format_search, plot_search
 from speechquant.core.search.sensitivity import (
-    DEFAULT_SCHEMES,
     SensitivitySettings,
     format_sensitivity,
     run_sensitivity,
@@ -59,13 +64,7 @@ def _say(message: str) -> None:
 def _common(p: argparse.ArgumentParser, source_help: str, data_help: str) -> None:
     p.add_argument("source", help=source_help)
     p.add_argument("--data", required=True, help=data_help)
-    p.add_argument(
-        "--schemes",
-        nargs="+",
-        choices=DEFAULT_SCHEMES,
-        default=list(DEFAULT_SCHEMES),
-        help="schemes to try per unit (default: all that apply)",
-    )
+    add_schemes_choice(p, search_candidates())
     p.add_argument("--depth", type=int, help="units: the modules at this tree depth instead")
     p.add_argument("--unit", action="append", metavar="PATH", help="a unit by module path (repeat)")
     p.add_argument(
@@ -77,10 +76,7 @@ def _common(p: argparse.ArgumentParser, source_help: str, data_help: str) -> Non
     p.add_argument("--warmup", type=int, default=1, help="untimed warm-up utterances (default 1)")
     p.add_argument("--repeats", type=int, default=1, help="timed repeats, median kept (default 1)")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
-    p.add_argument("--dynamic-dtype", choices=DYNAMIC_DTYPES, default="qint8")
-    p.add_argument(
-        "--static-qconfig", choices=["tutorial", "per-channel", "histogram"], default="tutorial"
-    )
+    add_scheme_options(p)
     p.add_argument(
         "--normalizer", choices=sorted(NORMALIZERS), default=DEFAULT_NORMALIZER, help="WER text"
     )
@@ -190,9 +186,7 @@ def _resumable(history: HistoryStore | None) -> Iterator[None]:
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     bench = _bench(args)
-    quant = QuantSettings(
-        engine=args.engine, dynamic_dtype=args.dynamic_dtype, static_qconfig=args.static_qconfig
-    )
+    quant = scheme_settings(args, engine=args.engine)
     settings = SensitivitySettings(tuple(args.schemes), not args.no_loo, quant)
     history = None if args.no_history else HistoryStore()
     with TqdmProgress() as bar, _resumable(history):
@@ -213,7 +207,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     bench = _bench(args)
-    quant = QuantSettings(dynamic_dtype=args.dynamic_dtype, static_qconfig=args.static_qconfig)
+    quant = scheme_settings(args)
     settings = SearchSettings(
         max_wer_increase=args.max_wer_increase,
         objective=args.objective,

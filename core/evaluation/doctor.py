@@ -28,12 +28,12 @@ import torch
 from torch import nn
 
 from speechquant.core.errors import SpeechquantError
-from speechquant.core.machine import CpuInfo, MachineInfo, this_machine
+from speechquant.core.machine import MachineInfo, this_machine
 from speechquant.core.paths import cache_dir
 from speechquant.core.progress import CancelToken, ProgressCallback, check, report
 from speechquant.core.quantization.apply import set_engine
 from speechquant.core.quantization.presets import MeasuredSpeed
-from speechquant.core.quantization.schemes import all_schemes, get_scheme
+from speechquant.core.quantization.schemes import all_schemes, scheme_advice
 from speechquant.core.quantization.settings import QuantSettings
 
 REPORT_FORMAT = 1
@@ -44,8 +44,6 @@ SHAPES: tuple[tuple[str, int, int, int], ...] = (
     ("decoder step", 1, 384, 1536),
     ("wav2vec2-large FFN", 250, 1024, 4096),
 )
-#: Schemes whose kernels depend on the quantized engine; measured once per engine.
-ENGINE_DEPENDENT = ("dynamic", "static")
 #: Engines not timed per architecture (qnnpack is the ARM mobile engine; on x86 it is slow and
 #: its kernels print a warning per call).
 SKIPPED_ENGINES = {"x86_64": ("qnnpack",), "AMD64": ("qnnpack",)}
@@ -108,6 +106,19 @@ class DoctorReport:
             best = self.best(scheme)
             assert best is not None
             out[scheme] = MeasuredSpeed(best.speedup, best.speedup_ci[0], best.engine)
+        return out
+
+    def clear_speedups(self) -> dict[str, float]:
+        """Scheme -> its best engine's speed-up, where the interval clears 1 (either side).
+
+        This is what the schemes' hardware advice reads: a measurement whose interval holds 1
+        says nothing either way, so it is left out and the CPU's features speak instead.
+        """
+        out = {}
+        for scheme in {s.scheme for s in self.speeds}:
+            best = self.best(scheme)
+            if best is not None and (best.speedup_ci[0] > 1 or best.speedup_ci[1] < 1):
+                out[scheme] = best.speedup
         return out
 
     def best(self, scheme: str) -> SchemeSpeed | None:
@@ -182,7 +193,7 @@ def _variants(
     for scheme in all_schemes():
         if scheme.name == "none" or not scheme.verdict(linear).applies:
             continue
-        for engine in engines if scheme.name in ENGINE_DEPENDENT else [None]:
+        for engine in engines if scheme.uses_engine else [None]:
             settings = QuantSettings(engine=engine or "x86")
             if engine:
                 set_engine(engine)
@@ -375,25 +386,6 @@ def run_doctor(
     return report_
 
 
-def scheme_advice(scheme: str, cpu: CpuInfo, measured: SchemeSpeed | None = None) -> str | None:
-    """A one-line warning when ``scheme`` is slow on this CPU, from the measurement or the ISA."""
-    if measured is not None:
-        lo, hi = measured.speedup_ci
-        if hi < 1:
-            what = "emulated on this CPU, " if scheme == "bf16" and not cpu.native_bf16 else ""
-            return (
-                f"{scheme}: {what}{1 / measured.speedup:.1f}x slower than float32 here "
-                f"(speechquant doctor, {measured.variant})"
-            )
-        return None
-    if get_scheme(scheme).name == "bf16" and not cpu.native_bf16:
-        return (
-            "bf16: emulated on this CPU (no AVX512-BF16, AMX or ARM BF16); expect it slower "
-            "than float32 (run speechquant doctor to measure)"
-        )
-    return None
-
-
 def format_report(report: DoctorReport) -> str:
     """The report as the lines ``speechquant doctor`` prints (and the GUI shows)."""
     machine, cpu = report.machine, report.machine.cpu
@@ -422,8 +414,6 @@ def format_report(report: DoctorReport) -> str:
                 f"on {machine.cores} cores): these ratios are distorted; run "
                 "'speechquant doctor --refresh' when it is quiet"
             )
-        for scheme in sorted({s.scheme for s in report.speeds}):
-            advice = scheme_advice(scheme, cpu, report.best(scheme))
-            if advice:
-                lines.append(f"warning: {advice}")
+        for advice in scheme_advice(cpu, report.clear_speedups()).values():
+            lines.append(f"warning: {advice}")
     return "\n".join(lines)

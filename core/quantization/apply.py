@@ -19,15 +19,9 @@ from torch.nn.utils import parametrize
 from speechquant.core.errors import CalibrationError, PlanError
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import CancelToken, ProgressCallback, check, report
-from speechquant.core.quantization.heads import (
-    HEAD_SCHEMES,
-    TiedHeadEmbedding,
-    bind_heads,
-    tied_head_paths,
-)
+from speechquant.core.quantization.heads import bind_heads, tied_head_paths
 from speechquant.core.quantization.plan import Plan
-from speechquant.core.quantization.schemes import get_scheme
-from speechquant.core.quantization.schemes.dynamic import DynamicScheme
+from speechquant.core.quantization.schemes import FLOAT_SCHEME, get_scheme
 from speechquant.core.quantization.schemes.rules import CONTAINERS
 from speechquant.core.quantization.tree import build_tree
 from speechquant.core.quantization.validation import validate_plan
@@ -86,10 +80,12 @@ class _Rebuild:
         return result
 
     def _rebuild(self, module: nn.Module, path: str) -> nn.Module:
-        scheme_name, origin = self.plan.effective(path) if path else ("none", None)
+        scheme_name, origin = self.plan.effective(path) if path else (FLOAT_SCHEME, None)
         scheme = get_scheme(scheme_name)
-        if path in self.heads and origin == path and scheme_name in HEAD_SCHEMES:
-            return TiedHeadEmbedding(module, scheme_name)
+        if path in self.heads and origin == path and scheme.supports_tied_head:
+            if not isinstance(module, nn.Embedding):
+                raise PlanError(f"the tied output projection '{path}' is not an Embedding")
+            return scheme.tied_head(module, self.plan.settings)
         if origin == path and scheme.wraps_root:
             if isinstance(module, CONTAINERS):
                 return self._copy_with(
@@ -100,7 +96,7 @@ class _Rebuild:
                     },
                 )
             return self._wrap(module, path, scheme_name)
-        if isinstance(scheme, DynamicScheme) and scheme.is_target(module, self.plan.settings):
+        if not scheme.wraps_root and scheme.is_target(module, self.plan.settings):
             return scheme.prepare(clone_structure(module), self.plan.settings)
         children = {
             name: self.module(child, f"{path}.{name}" if path else name)
@@ -159,8 +155,8 @@ def apply_plan(
     bind_heads(mods)
     mods.eval()
     variant = model.with_mods(mods, plan)
-    static = [module for name, module in rebuild.wrapped if get_scheme(name).needs_calibration]
-    if static and not structure_only:
+    calibrated = [m for name, m in rebuild.wrapped if get_scheme(name).needs_calibration]
+    if calibrated and not structure_only:
         _calibrate(variant, calibration, progress, cancel)
     for name, module in rebuild.wrapped:
         get_scheme(name).finalize(module, plan.settings)

@@ -6,18 +6,19 @@ Yet this product over the whole vocabulary runs at every decoding step and reads
 embedding matrix each time: after dynamic int8 on every Linear layer of Whisper tiny.en it is
 about 40 % of the decoding time.
 
-A plan entry ``dynamic`` or ``bf16`` on the embedding's *own* path (inherited entries leave it
-float, as torch's dynamic quantization leaves embeddings) replaces it with a
-:class:`TiedHeadEmbedding` that keeps the matrix once, in int8 with one scale per row or in
-bfloat16. Lookups dequantize the rows they read; the projection runs as a dynamic int8 ``Linear``
-(activations quantized on the fly) or a bfloat16 matmul. The owner's decoder step is bound to
-call :meth:`TiedHeadEmbedding.project` (see :data:`OWNERS`).
+A plan entry on the embedding's *own* path naming a scheme that supports tied heads
+(``Scheme.supports_tied_head``: ``dynamic`` and ``bf16``; inherited entries leave it float, as
+torch's dynamic quantization leaves embeddings) replaces it with the scheme's
+:class:`TiedHeadEmbedding`, which keeps the matrix once (int8 with one scale per row, or
+bfloat16): lookups dequantize the rows they read, the projection runs as a dynamic int8
+``Linear`` or a bfloat16 matmul. The owner's decoder step is bound to call
+:meth:`TiedHeadEmbedding.project` (see :data:`OWNERS`).
 """
 
 from __future__ import annotations
 
 import types
-import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,83 +28,40 @@ from torch import nn
 
 from speechquant.core.errors import PlanError
 
-HEAD_SCHEMES = ("dynamic", "bf16")
 
+class TiedHeadEmbedding(nn.Module, ABC):
+    """An embedding whose matrix is also the output projection, stored by a scheme.
 
-class TiedHeadEmbedding(nn.Module):
-    """An embedding whose matrix is also the output projection, stored in int8 or bfloat16.
+    Schemes that take a tied head (``Scheme.supports_tied_head``) subclass this in their own
+    module and build it in ``Scheme.tied_head``; :func:`bind_heads` points the owner's decoder
+    step at :meth:`project`.
 
     Parameters
     ----------
     embedding
         The float embedding (not changed).
     scheme
-        ``dynamic``: int8 rows with per-row scales, projection by a dynamic int8 Linear over the
-        same quantized matrix (saved once: the rows are rebuilt from it on load). ``bf16``: bfloat16 rows, projection by a bfloat16 matmul.
+        The name of the scheme that built this head.
     """
-
-    rows: torch.Tensor
-    row_scales: torch.Tensor
 
     def __init__(self, embedding: nn.Module, scheme: str) -> None:
         super().__init__()
         if not isinstance(embedding, nn.Embedding):
             raise PlanError(f"a tied output projection must be an Embedding, not {embedding}")
-        if scheme not in HEAD_SCHEMES:
-            raise PlanError(
-                f"a tied output projection takes {' or '.join(HEAD_SCHEMES)}, not '{scheme}'"
-            )
         self.scheme = scheme
         self.num_embeddings, self.embedding_dim = embedding.weight.shape
         self.padding_idx = embedding.padding_idx
-        weight = embedding.weight.detach().float()
-        if scheme == "dynamic":
-            self.projection = _dynamic_linear(weight)
-            self.register_buffer("rows", torch.empty(0, dtype=torch.int8), persistent=False)
-            self.register_buffer("row_scales", torch.empty(0), persistent=False)
-            self._rows_from_projection()
-            self.register_load_state_dict_post_hook(TiedHeadEmbedding._after_load)
-        else:
-            self.register_buffer("rows", weight.to(torch.bfloat16))
 
-    def _rows_from_projection(self) -> None:
-        """Lookup rows (int8 and per-row scales) from the packed projection, stored only once."""
-        projection: Any = self.projection
-        qweight = projection.weight()
-        self.rows = qweight.int_repr()
-        self.row_scales = qweight.q_per_channel_scales().float()
-
-    @staticmethod
-    def _after_load(module: nn.Module, incompatible: Any) -> None:
-        if isinstance(module, TiedHeadEmbedding):
-            module._rows_from_projection()
-
+    @abstractmethod
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        rows = self.rows[ids].float()
-        if self.scheme == "dynamic":
-            return rows * self.row_scales[ids].unsqueeze(-1)
-        return rows
+        """Float32 rows of ``ids`` (the embedding lookup)."""
 
+    @abstractmethod
     def project(self, states: torch.Tensor) -> torch.Tensor:
-        """Logits ``states @ weight.T`` in float32, computed in int8 or bfloat16."""
-        if self.scheme == "dynamic":
-            return self.projection(states.float())
-        return nn.functional.linear(states.to(torch.bfloat16), self.rows).float()
+        """Logits ``states @ weight.T`` in float32."""
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}, scheme={self.scheme}"
-
-
-def _dynamic_linear(weight: torch.Tensor) -> nn.Module:
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
-    from torch.ao.quantization import per_channel_dynamic_qconfig
-
-    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
-    linear.weight = nn.Parameter(weight, requires_grad=False)
-    linear.qconfig = per_channel_dynamic_qconfig  # type: ignore[assignment]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return DynamicLinear.from_float(linear)
 
 
 def _whisper_forward_decoder(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from speechquant.core.errors import PlanError
-from speechquant.core.quantization.schemes import get_scheme, scheme_names
+from speechquant.core.quantization.schemes import FLOAT_SCHEME, check_settings, get_scheme
 from speechquant.core.quantization.settings import QuantSettings
 
 PLAN_FORMAT = 1
@@ -32,6 +32,7 @@ class Plan:
             if not isinstance(path, str) or not path or path != path.strip("."):
                 raise PlanError(f"plan path '{path}' is not a dotted module path")
             get_scheme(scheme)
+        check_settings(self.settings)
 
     def effective(self, path: str) -> tuple[str, str | None]:
         """The scheme that governs ``path`` and the entry path it comes from (None: default)."""
@@ -40,7 +41,7 @@ class Plan:
             if probe in self.entries:
                 return self.entries[probe], probe
             if "." not in probe:
-                return "none", None
+                return FLOAT_SCHEME, None
             probe = probe.rsplit(".", 1)[0]
 
     def summary(self) -> dict[str, int]:
@@ -50,7 +51,7 @@ class Plan:
         return counts
 
     def is_float(self) -> bool:
-        return all(scheme == "none" for scheme in self.entries.values())
+        return all(scheme == FLOAT_SCHEME for scheme in self.entries.values())
 
     def to_dict(self) -> dict[str, Any]:
         settings = asdict(self.settings)
@@ -89,11 +90,14 @@ class Plan:
             raise PlanError(
                 f"{origin}: unknown settings {sorted(extra)}; known are {sorted(known)}"
             )
-        return cls(
-            entries=dict(entries),
-            settings=QuantSettings(**raw_settings),
-            name=str(data.get("name", "custom")),
-        )
+        try:
+            return cls(
+                entries=dict(entries),
+                settings=QuantSettings(**raw_settings),
+                name=str(data.get("name", "custom")),
+            )
+        except PlanError as exc:
+            raise PlanError(f"{origin}: {exc}") from None
 
     def save(self, path: Path) -> None:
         path = Path(path)
@@ -115,7 +119,3 @@ class Plan:
                 f"plan file {path} is not valid JSON ({exc}); fix or regenerate it"
             ) from None
         return cls.from_dict(data, origin=f"plan file {path}")
-
-
-def known_schemes() -> list[str]:
-    return scheme_names()

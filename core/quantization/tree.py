@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
-from speechquant.core.quantization.heads import HEAD_SCHEMES, tied_head_paths
-from speechquant.core.quantization.schemes import all_schemes
-from speechquant.core.quantization.schemes.base import APPLIES, Verdict
+from speechquant.core.quantization.heads import tied_head_paths
+from speechquant.core.quantization.schemes import (
+    APPLIES,
+    FLOAT_SCHEME,
+    Scheme,
+    Verdict,
+    all_schemes,
+)
 from speechquant.core.quantization.schemes.rules import CONTAINERS
 
 
@@ -28,6 +33,8 @@ class ModuleNode:
     children: list[ModuleNode] = field(default_factory=list)
     parent: ModuleNode | None = field(default=None, repr=False)
     is_container: bool = False
+    #: An embedding that is also the model's output projection (see ``quantization.heads``).
+    is_tied_head: bool = False
 
     @property
     def depth(self) -> int:
@@ -103,14 +110,14 @@ def _packed_bytes(module: nn.Module, recurse: bool) -> int:
     return total
 
 
-def _head_verdict(scheme: str) -> Verdict:
-    if scheme in HEAD_SCHEMES or scheme == "none":
-        return APPLIES
-    return Verdict(
-        False,
-        f"tied output projection: use {' or '.join(HEAD_SCHEMES)}",
-        True,
-    )
+def _head_verdicts(schemes: list[Scheme]) -> dict[str, Verdict]:
+    """A tied output embedding takes the schemes that support tied heads, or stays float."""
+    takers = " or ".join(s.name for s in schemes if s.supports_tied_head) or "no scheme here"
+    refused = Verdict(False, f"tied output projection: use {takers}", True)
+    return {
+        s.name: APPLIES if s.supports_tied_head or s.name == FLOAT_SCHEME else refused
+        for s in schemes
+    }
 
 
 def build_tree(mods: nn.Module) -> ModuleTree:
@@ -124,9 +131,11 @@ def build_tree(mods: nn.Module) -> ModuleTree:
         seen.add(id(module))
         own, _ = _tensor_bytes(module, recurse=False)
         total, size = _tensor_bytes(module, recurse=True)
-        verdicts = {s.name: s.verdict(module) for s in schemes} if path else {}
-        if path in heads and isinstance(module, nn.Embedding):
-            verdicts = {name: _head_verdict(name) for name in verdicts}
+        tied_head = path in heads and isinstance(module, nn.Embedding)
+        if tied_head:
+            verdicts = _head_verdicts(schemes)
+        else:
+            verdicts = {s.name: s.verdict(module) for s in schemes} if path else {}
         node = ModuleNode(
             path=path,
             name=name,
@@ -137,6 +146,7 @@ def build_tree(mods: nn.Module) -> ModuleTree:
             verdicts=verdicts,
             parent=parent,
             is_container=isinstance(module, CONTAINERS),
+            is_tied_head=tied_head,
         )
         by_path[path] = node
         for child_name, child in module.named_children():
@@ -150,8 +160,13 @@ def build_tree(mods: nn.Module) -> ModuleTree:
     return ModuleTree(root=root, by_path=by_path)
 
 
-def format_tree(tree: ModuleTree, max_depth: int | None = None) -> str:
-    """A readable indented table: module, class, params, size, schemes (and why not)."""
+def format_tree(
+    tree: ModuleTree, max_depth: int | None = None, advice: Mapping[str, str] | None = None
+) -> str:
+    """A readable indented table: module, class, params, size, schemes (and why not).
+
+    ``advice`` (scheme -> warning, see ``schemes.scheme_advice``) is listed below the table.
+    """
     rows: list[tuple[str, str, str, str, str]] = []
     for node in tree.nodes():
         if max_depth is not None and node.depth > max_depth:
@@ -160,14 +175,14 @@ def format_tree(tree: ModuleTree, max_depth: int | None = None) -> str:
         schemes = ", ".join(
             name if v.applies else f"no {name}: {v.reason}"
             for name, v in node.verdicts.items()
-            if name != "none"
+            if name != FLOAT_SCHEME
         )
         rows.append(
             (
                 indent + node.name,
                 node.class_name,
                 f"{node.total_params:,}",
-                _human(node.total_bytes),
+                human_bytes(node.total_bytes),
                 schemes,
             )
         )
@@ -177,13 +192,17 @@ def format_tree(tree: ModuleTree, max_depth: int | None = None) -> str:
         "  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row))
         for row in [header, *rows]
     ]
+    lines += [f"note: {text}" for text in (advice or {}).values()]
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _human(size: int) -> str:
+def human_bytes(size: float | None) -> str:
+    """Bytes in binary units (KB = 1024 B), one decimal: ``1.2 MB``; ``-`` for None."""
+    if size is None:
+        return "-"
     value = float(size)
     for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
+        if abs(value) < 1024 or unit == "GB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"

@@ -8,13 +8,12 @@ from typing import Any
 
 from speechquant.core.errors import PlanError
 from speechquant.core.quantization.presets import PRESETS, make_preset
+from speechquant.core.quantization.schemes import uses_engine
 from speechquant.core.quantization.settings import QuantSettings
 from speechquant.core.quantization.tree import ModuleTree
 from speechquant.core.search.sensitivity import SensitivityResult
 from speechquant.core.search.units import Unit, plan_assignment
 
-ENGINE_SCHEMES = ("dynamic", "static")
-"""Schemes whose speed depends on the quantized engine."""
 _COST_FLOOR = 0.01
 
 
@@ -97,7 +96,7 @@ def candidate_moves(
 
 
 def plan_key(assignment: dict[str, str], engine: str) -> tuple[Any, ...]:
-    engine_matters = any(s in ENGINE_SCHEMES for s in assignment.values())
+    engine_matters = any(uses_engine(s) for s in assignment.values())
     return (tuple(sorted(assignment.items())), engine if engine_matters else None)
 
 

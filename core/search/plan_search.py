@@ -26,11 +26,15 @@ from speechquant.core.evaluation.pareto import pareto_front
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import CancelToken, ProgressCallback, check, report
 from speechquant.core.quantization.plan import Plan
-from speechquant.core.quantization.schemes import get_scheme
+from speechquant.core.quantization.schemes import (
+    check_settings,
+    get_scheme,
+    search_candidates,
+    uses_engine,
+)
 from speechquant.core.quantization.settings import ENGINES, QuantSettings
 from speechquant.core.quantization.tree import build_tree
 from speechquant.core.search.moves import (
-    ENGINE_SCHEMES,
     Estimates,
     apply_move,
     candidate_moves,
@@ -38,7 +42,6 @@ from speechquant.core.search.moves import (
     preset_assignments,
 )
 from speechquant.core.search.sensitivity import (
-    DEFAULT_SCHEMES,
     SensitivityResult,
     SensitivitySettings,
     run_sensitivity,
@@ -83,7 +86,7 @@ class SearchSettings:
 
     max_wer_increase: float
     objective: str = "rtf"
-    schemes: tuple[str, ...] = DEFAULT_SCHEMES
+    schemes: tuple[str, ...] = field(default_factory=search_candidates)
     engines: tuple[str, ...] = field(default_factory=default_engines)
     search_n: int = 20
     eval_n: int | None = None
@@ -114,6 +117,7 @@ class SearchSettings:
             raise PlanError(f"unknown engine(s) {unknown}; use some of {', '.join(ENGINES)}")
         if self.search_n < 1 or (self.eval_n is not None and self.eval_n < 1):
             raise DataError("--search-n and --eval-n must be at least 1")
+        check_settings(self.quant)
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "quant"}
@@ -223,7 +227,7 @@ def run_search(
     chosen = restrict_schemes(
         units if units is not None else default_units(model.mods, tree), settings.schemes
     )
-    calibrate = any("static" in u.schemes for u in chosen)
+    calibrate = any(get_scheme(s).needs_calibration for u in chosen for s in u.schemes)
     splits = make_splits(dataset, settings.search_n, settings.eval_n, bench, calibrate)
     group = new_group_id()
     measurer = PlanMeasurer(
@@ -289,13 +293,13 @@ def run_search(
     current.accepted = True
     for scheme in sens.schemes:
         assignment = {u.name: scheme for u in chosen if scheme in u.schemes}
-        engines = settings.engines if scheme in ENGINE_SCHEMES else settings.engines[:1]
+        engines = settings.engines if uses_engine(scheme) else settings.engines[:1]
         for engine in engines:
             step = evaluate(assignment, engine, f"seed: all {scheme} ({engine})")
             if better(step, current, 0.0):
                 current.accepted, step.accepted, current = False, True, step
     for name, mapped in preset_assignments(chosen, tree, settings.quant):
-        int8 = any(s in ENGINE_SCHEMES for s in mapped.values())
+        int8 = any(uses_engine(s) for s in mapped.values())
         for engine in settings.engines if int8 else settings.engines[:1]:
             if plan_key(mapped, engine) not in tried:
                 step = evaluate(mapped, engine, f"seed: preset {name} ({engine})")

@@ -26,17 +26,16 @@ from speechquant.core.evaluation.measure import Measurement, PlanMeasurer
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import CancelToken, ProgressCallback, check, report
 from speechquant.core.quantization.plan import Plan
+from speechquant.core.quantization.schemes import search_candidates
 from speechquant.core.quantization.settings import QuantSettings
 from speechquant.core.search.units import Unit, assignment_plan, default_units, restrict_schemes
-
-DEFAULT_SCHEMES = ("dynamic", "static", "bf16")
 
 
 @dataclass
 class SensitivitySettings:
     """Which schemes to try, whether to run leave-one-out, and the plans' quantization settings."""
 
-    schemes: tuple[str, ...] = DEFAULT_SCHEMES
+    schemes: tuple[str, ...] = field(default_factory=search_candidates)
     leave_one_out: bool = True
     quant: QuantSettings = field(default_factory=QuantSettings)
 

@@ -9,7 +9,6 @@ from PySide6.QtWidgets import QComboBox, QStyleOptionViewItem, QTreeView
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.presets import make_preset
 from speechquant.core.quantization.tree import build_tree
-from speechquant.gui.estimate import estimate_plan, summary_text
 from speechquant.gui.mode_delegate import INHERIT_LABEL, ModeDelegate
 from speechquant.gui.tree_model import (
     COL_EFFECTIVE,
@@ -184,27 +183,15 @@ def test_delegate_offers_only_applicable_schemes(qtbot, model):
     assert model.plan.entries == {LAYERS + ".0.attention": "dynamic"}
 
 
-def test_estimate_follows_the_plan(tree):
-    none = estimate_plan(tree, Plan())
-    assert none.estimated_bytes == none.float_bytes == tree.root.total_bytes
-    dynamic = estimate_plan(tree, make_preset("all-dynamic", tree))
-    assert dynamic.estimated_bytes < none.float_bytes
-    assert dynamic.schemes["dynamic"].entries == 1 and dynamic.schemes["dynamic"].layers > 4
-    bf16 = estimate_plan(tree, make_preset("bf16", tree))
-    assert bf16.float_bytes / 2 <= bf16.estimated_bytes < bf16.float_bytes
-    assert "bf16" in summary_text(bf16) and "smaller" in summary_text(bf16)
-
-
-def test_estimate_counts_a_tied_head_only_where_named():
-    from torch import nn
-
-    from speechquant.core.quantization.schemes.base import APPLIES
-    from speechquant.core.quantization.tree import build_tree
-
-    mods = nn.ModuleDict({"decoder": nn.ModuleDict({"embed": nn.Embedding(1000, 16)})})
-    tree = build_tree(mods)
-    tree["decoder.embed"].verdicts["dynamic"] = APPLIES  # as core marks a tied output projection
-    size = tree.root.total_bytes
-    assert estimate_plan(tree, Plan(entries={"decoder": "dynamic"})).estimated_bytes == size
-    named = estimate_plan(tree, Plan(entries={"decoder.embed": "dynamic"}))
-    assert named.estimated_bytes == size // 2 and named.schemes["dynamic"].layers == 1
+def test_combo_tooltips_carry_the_hardware_advice(qtbot, model):
+    model.set_advice({"bf16": "bf16: emulated on this CPU, expect it slower than float32"})
+    view = QTreeView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    index = model.index_of(LAYERS, COL_MODE)
+    editor = ModeDelegate(view).createEditor(view.viewport(), QStyleOptionViewItem(), index)
+    names = [editor.itemData(i) for i in range(editor.count())]
+    items = editor.model()
+    assert items.item(names.index("bf16")).toolTip().startswith("bf16: emulated on this CPU")
+    assert items.item(names.index("dynamic")).toolTip() == "dynamic"
+    assert "note: bf16: emulated" in index.data(Qt.ItemDataRole.ToolTipRole)

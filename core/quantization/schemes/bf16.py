@@ -7,8 +7,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from speechquant.core.machine import CpuInfo
+from speechquant.core.quantization.heads import TiedHeadEmbedding
 from speechquant.core.quantization.schemes import rules
-from speechquant.core.quantization.schemes.base import APPLIES, Verdict, register
+from speechquant.core.quantization.schemes.base import APPLIES, Scheme, Verdict, register
 from speechquant.core.quantization.settings import QuantSettings
 
 
@@ -47,15 +49,32 @@ class Bf16Wrapper(nn.Module):
             return getattr(self._modules["module"], name)
 
 
-class Bf16Scheme:
+class Bf16TiedHead(TiedHeadEmbedding):
+    """A tied output embedding in bfloat16: rows and projection share one bfloat16 matrix."""
+
+    rows: torch.Tensor
+
+    def __init__(self, embedding: nn.Module, scheme: str = "bf16") -> None:
+        super().__init__(embedding, scheme)
+        assert isinstance(embedding, nn.Embedding)
+        self.register_buffer("rows", embedding.weight.detach().float().to(torch.bfloat16))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.rows[ids].float()
+
+    def project(self, states: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(states.to(torch.bfloat16), self.rows).float()
+
+
+class Bf16Scheme(Scheme):
     name = "bf16"
     label = "bf16"
     description = (
-        "Weights and compute in bfloat16 (fast on CPUs with AVX512-BF16/AMX); "
+        "Weights and compute in bfloat16 (fast only on CPUs with AVX512-BF16, AMX or ARM BF16); "
         "float32 in and out of the module."
     )
     wraps_root = True
-    needs_calibration = False
+    supports_tied_head = True
 
     def verdict(self, module: nn.Module) -> Verdict:
         if rules.has_quantized(module):
@@ -67,8 +86,19 @@ class Bf16Scheme:
     def prepare(self, module: nn.Module, settings: QuantSettings) -> nn.Module:
         return Bf16Wrapper(module)
 
-    def finalize(self, module: nn.Module, settings: QuantSettings) -> nn.Module:
-        return module
+    def kept_fraction(
+        self, class_name: str, settings: QuantSettings, tied_head: bool = False
+    ) -> float | None:
+        return 0.5  # every float tensor of the subtree, halved
+
+    def tied_head(self, embedding: nn.Embedding, settings: QuantSettings) -> nn.Module:
+        return Bf16TiedHead(embedding, self.name)
+
+    def hardware_advice(self, cpu: CpuInfo) -> str | None:
+        if cpu.native_bf16:
+            return None
+        missing = "ARM BF16" if cpu.arch in ("aarch64", "arm64") else "AVX512-BF16 or AMX"
+        return f"emulated on this CPU (no {missing}), expect it slower than float32"
 
 
 register(Bf16Scheme())

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import torch
 from torch import nn
 
+from speechquant.core.machine import CpuInfo
+from speechquant.core.quantization.heads import TiedHeadEmbedding
 from speechquant.core.quantization.schemes import rules
-from speechquant.core.quantization.schemes.base import APPLIES, Verdict, register
-from speechquant.core.quantization.settings import DYNAMIC_TARGET_NAMES, QuantSettings
+from speechquant.core.quantization.schemes.base import (
+    APPLIES,
+    Scheme,
+    SchemeOption,
+    Verdict,
+    register,
+)
+from speechquant.core.quantization.settings import QuantSettings
 
+#: The module types the scheme converts, by the names ``QuantSettings.dynamic_targets`` holds.
 DYNAMIC_TYPE_NAMES: dict[str, type[nn.Module]] = {
     "Linear": nn.Linear,
     "LSTM": nn.LSTM,
@@ -19,7 +29,8 @@ DYNAMIC_TYPE_NAMES: dict[str, type[nn.Module]] = {
     "RNNCell": nn.RNNCell,
     "GRUCell": nn.GRUCell,
 }
-assert tuple(DYNAMIC_TYPE_NAMES) == DYNAMIC_TARGET_NAMES, "settings and the dynamic scheme disagree"
+DYNAMIC_DTYPES = ("qint8", "float16")
+_KEPT = {"qint8": 0.25, "float16": 0.5}
 
 
 def quantize_dynamic_leaf(leaf: nn.Module, settings: QuantSettings) -> nn.Module:
@@ -34,7 +45,56 @@ def quantize_dynamic_leaf(leaf: nn.Module, settings: QuantSettings) -> nn.Module
     return holder[0]
 
 
-class DynamicScheme:
+class DynamicTiedHead(TiedHeadEmbedding):
+    """A tied output embedding in int8: per-row scales, projection by a dynamic int8 Linear.
+
+    The quantized matrix is saved once, in the packed projection; the lookup rows are rebuilt
+    from it on load.
+    """
+
+    rows: torch.Tensor
+    row_scales: torch.Tensor
+
+    def __init__(self, embedding: nn.Module, scheme: str = "dynamic") -> None:
+        super().__init__(embedding, scheme)
+        assert isinstance(embedding, nn.Embedding)
+        self.projection = _dynamic_linear(embedding.weight.detach().float())
+        self.register_buffer("rows", torch.empty(0, dtype=torch.int8), persistent=False)
+        self.register_buffer("row_scales", torch.empty(0), persistent=False)
+        self._rows_from_projection()
+        self.register_load_state_dict_post_hook(DynamicTiedHead._after_load)
+
+    def _rows_from_projection(self) -> None:
+        projection: Any = self.projection
+        qweight = projection.weight()
+        self.rows = qweight.int_repr()
+        self.row_scales = qweight.q_per_channel_scales().float()
+
+    @staticmethod
+    def _after_load(module: nn.Module, incompatible: Any) -> None:
+        if isinstance(module, DynamicTiedHead):
+            module._rows_from_projection()
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.rows[ids].float() * self.row_scales[ids].unsqueeze(-1)
+
+    def project(self, states: torch.Tensor) -> torch.Tensor:
+        return self.projection(states.float())
+
+
+def _dynamic_linear(weight: torch.Tensor) -> nn.Module:
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+    from torch.ao.quantization import per_channel_dynamic_qconfig
+
+    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+    linear.weight = nn.Parameter(weight, requires_grad=False)
+    linear.qconfig = per_channel_dynamic_qconfig  # type: ignore[assignment]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return DynamicLinear.from_float(linear)
+
+
+class DynamicScheme(Scheme):
     """Dynamic quantization of the subtree's Linear/LSTM/GRU layers (weights int8 or float16)."""
 
     name = "dynamic"
@@ -43,11 +103,17 @@ class DynamicScheme:
         "Weights quantized ahead of time, activations quantized on the fly "
         "(torch.ao quantize_dynamic); no calibration."
     )
-    wraps_root = False
-    needs_calibration = False
+    uses_engine = True
+    supports_tied_head = True
+    options = (
+        SchemeOption("dynamic_dtype", DYNAMIC_DTYPES, "weight type of dynamic layers"),
+        SchemeOption(
+            "dynamic_targets", tuple(DYNAMIC_TYPE_NAMES), "module types converted", multiple=True
+        ),
+    )
 
     def verdict(self, module: nn.Module) -> Verdict:
-        if not rules.has_type(module, rules.DYNAMIC_TARGETS):
+        if not rules.has_type(module, tuple(DYNAMIC_TYPE_NAMES.values())):
             return Verdict(False, "no Linear/LSTM/GRU inside")
         return APPLIES
 
@@ -60,8 +126,20 @@ class DynamicScheme:
             return quantize_dynamic_leaf(module, settings)
         return module
 
-    def finalize(self, module: nn.Module, settings: QuantSettings) -> nn.Module:
-        return module
+    def kept_fraction(
+        self, class_name: str, settings: QuantSettings, tied_head: bool = False
+    ) -> float | None:
+        if tied_head:
+            return 0.5  # int8 lookup rows plus the packed int8 projection
+        if class_name in settings.dynamic_targets:
+            return _KEPT[settings.dynamic_dtype]
+        return None
+
+    def tied_head(self, embedding: nn.Embedding, settings: QuantSettings) -> nn.Module:
+        return DynamicTiedHead(embedding, self.name)
+
+    def hardware_advice(self, cpu: CpuInfo) -> str | None:
+        return rules.int8_cpu_hint(cpu)
 
 
 register(DynamicScheme())

@@ -1,19 +1,13 @@
-"""Structural facts about module subtrees that decide which schemes apply."""
+"""Facts the schemes share: structure of module subtrees, and what a CPU means for int8 kernels."""
 
 from __future__ import annotations
 
 from torch import nn
 from torch.nn.utils import parametrize
 
-DYNAMIC_TARGETS: tuple[type[nn.Module], ...] = (
-    nn.Linear,
-    nn.LSTM,
-    nn.GRU,
-    nn.LSTMCell,
-    nn.RNNCell,
-    nn.GRUCell,
-)
-STATIC_TARGETS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+from speechquant.core.machine import CpuInfo
+
+X86_ARCHES = ("x86_64", "AMD64", "i386", "i686")
 CONTAINERS: tuple[type[nn.Module], ...] = (nn.ModuleList, nn.ModuleDict)
 
 
@@ -67,3 +61,13 @@ def has_quantized(module: nn.Module) -> bool:
 
 def has_float_params(module: nn.Module) -> bool:
     return any(p.is_floating_point() for p in module.parameters())
+
+
+def int8_cpu_hint(cpu: CpuInfo) -> str | None:
+    """The int8 schemes' hardware note: x86 without AVX2 has no fast fbgemm kernels."""
+    if cpu.arch in X86_ARCHES and "avx2" not in cpu.features:
+        return (
+            "this CPU lacks AVX2, which the x86/fbgemm int8 kernels need; measure the speed "
+            "before relying on it"
+        )
+    return None

@@ -9,9 +9,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from speechquant.core.machine import CpuInfo
 from speechquant.core.quantization.schemes import rules
-from speechquant.core.quantization.schemes.base import APPLIES, Verdict, register
-from speechquant.core.quantization.settings import STATIC_QCONFIGS, QuantSettings
+from speechquant.core.quantization.schemes.base import (
+    APPLIES,
+    Scheme,
+    SchemeOption,
+    Verdict,
+    register,
+)
+from speechquant.core.quantization.settings import QuantSettings
+
+#: The module types the scheme converts (inside its QuantStub/DeQuantStub wrapper).
+STATIC_TARGETS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_STATIC_CLASS_NAMES = frozenset(t.__name__ for t in STATIC_TARGETS)
 
 
 class StaticQuantWrapper(nn.Module):
@@ -66,10 +77,9 @@ QCONFIGS: dict[str, Callable[[str], Any]] = {
     "per-channel": _per_channel_qconfig,
     "histogram": _histogram_qconfig,
 }
-assert tuple(QCONFIGS) == STATIC_QCONFIGS, "settings and the static scheme disagree"
 
 
-class StaticScheme:
+class StaticScheme(Scheme):
     name = "static"
     label = "static"
     description = (
@@ -78,6 +88,14 @@ class StaticScheme:
     )
     wraps_root = True
     needs_calibration = True
+    uses_engine = True
+    options = (
+        SchemeOption(
+            "static_qconfig",
+            tuple(QCONFIGS),
+            "observers: tutorial (min-max, per-tensor), per-channel, histogram",
+        ),
+    )
 
     def verdict(self, module: nn.Module) -> Verdict:
         if rules.has_attention(module):
@@ -90,7 +108,7 @@ class StaticScheme:
             return Verdict(False, "embeddings need weight-only quantization", True)
         if rules.has_quantized(module):
             return Verdict(False, "already quantized", True)
-        if not rules.has_type(module, rules.STATIC_TARGETS):
+        if not rules.has_type(module, STATIC_TARGETS):
             return Verdict(False, "no Linear/Conv inside")
         return APPLIES
 
@@ -112,9 +130,13 @@ class StaticScheme:
             convert(module, inplace=True)
         return module
 
-    def skeleton(self, module: nn.Module, settings: QuantSettings) -> nn.Module:
-        """The converted structure without calibration (for reloading an exported state)."""
-        return self.finalize(self.prepare(module, settings), settings)
+    def kept_fraction(
+        self, class_name: str, settings: QuantSettings, tied_head: bool = False
+    ) -> float | None:
+        return 0.25 if class_name in _STATIC_CLASS_NAMES else None
+
+    def hardware_advice(self, cpu: CpuInfo) -> str | None:
+        return rules.int8_cpu_hint(cpu)
 
 
 register(StaticScheme())

@@ -12,7 +12,7 @@ import soundfile as sf
 from speechquant.core.cli.main import main
 from speechquant.core.evaluation.bench import BENCH_KEYS
 
-from .helpers import fixed_waves
+from ..helpers import fixed_waves
 
 SOURCE = "replica:wav2vec2-tiny"
 
@@ -169,3 +169,22 @@ def test_export_then_tree_bench_and_transcribe(data_dir, tmp_path, capsys):
     assert "utt0.wav" in capsys.readouterr().out
     assert main(args) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_plan_prints_the_estimate_and_hardware_warnings(tmp_path, capsys, monkeypatch):
+    from speechquant.core.cli import commands
+    from speechquant.core.machine import CpuInfo
+
+    monkeypatch.setattr(commands, "this_cpu", lambda: CpuInfo("AVX2 box", "x86_64", ("avx2",)))
+    plan = tmp_path / "bf16.json"
+    assert main(["plan", SOURCE, "--preset", "bf16", "-o", str(plan)]) == 0
+    err = capsys.readouterr().err
+    assert "estimate: bf16: 2 entries" in err and "smaller" in err
+    assert "warning: bf16: emulated on this CPU (no AVX512-BF16 or AMX)" in err
+    assert main(["plan", SOURCE, "--check", str(plan)]) == 0
+    captured = capsys.readouterr()
+    assert "estimate: bf16: 2 entries" in captured.out and "warning: bf16" in captured.err
+    assert main(["tree", SOURCE, "--depth", "1"]) == 0
+    assert "note: bf16: emulated" in capsys.readouterr().out
+    assert main(["tree", SOURCE, "--depth", "1", "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["advice"]) == {"bf16"}

@@ -39,7 +39,7 @@ from speechquant.core.search.units import (
     units_from_paths,
 )
 
-from .helpers import fixed_waves
+from ..helpers import fixed_waves
 
 SOURCE = "replica:wav2vec2-tiny"
 W2V = "encoder.wav2vec2.model"

@@ -24,7 +24,7 @@ from speechquant.core.quantization.presets import make_preset
 from speechquant.core.quantization.settings import QuantSettings
 from speechquant.core.quantization.tree import build_tree
 
-from .helpers import fixed_waves
+from ..helpers import fixed_waves
 
 W2V = "encoder.wav2vec2.model"
 STATIC = {f"{W2V}.feature_extractor": "static", f"{W2V}.feature_projection": "static"}

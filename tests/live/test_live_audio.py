@@ -18,7 +18,7 @@ from speechquant.core.errors import AudioDeviceError
 from speechquant.core.live.microphone import MicrophoneSource, list_input_devices
 from speechquant.core.live.transcription import FLOAT, SegmentTranscriber, listen, live_models
 
-from .audio_fixtures import PulseServer, recall
+from ..audio_fixtures import PulseServer, recall
 
 # A wedged audio stack must fail the run, not hang CI: the thread method also ends calls stuck in C.
 pytestmark = [pytest.mark.audio, pytest.mark.timeout(300, method="thread")]

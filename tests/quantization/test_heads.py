@@ -15,6 +15,7 @@ from speechquant.core.quantization.apply import apply_plan, clone_structure
 from speechquant.core.quantization.heads import (
     TiedHeadEmbedding,
     _whisper_forward_decoder,
+    bind_heads,
     tied_head_paths,
 )
 from speechquant.core.quantization.plan import Plan
@@ -22,10 +23,73 @@ from speechquant.core.quantization.tree import build_tree
 from speechquant.core.quantization.validation import validate_plan
 from speechquant.core.search.units import default_units
 
-from .helpers import fixed_waves
+from ..helpers import fixed_waves
+from ..toy_models import TOY_HEAD, toy_decoder_inputs, toy_whisper
 
-pytestmark = pytest.mark.slow
 HEAD = "whisper.model.decoder.embed_tokens"
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return toy_whisper()
+
+
+def test_toy_head_is_found_and_takes_only_the_schemes_that_support_it(toy):
+    assert tied_head_paths(toy.mods) == {TOY_HEAD: "whisper"}
+    node = build_tree(toy.mods)[TOY_HEAD]
+    assert node.is_tied_head
+    assert {name for name, v in node.verdicts.items() if v.applies} == {"none", "dynamic", "bf16"}
+    assert node.verdicts["static"].reason == "tied output projection: use bf16 or dynamic"
+    with pytest.raises(PlanError, match="tied output projection: use bf16 or dynamic"):
+        validate_plan(Plan(entries={TOY_HEAD: "static"}), build_tree(toy.mods))
+
+
+@pytest.mark.parametrize(("scheme", "stored"), [("dynamic", torch.int8), ("bf16", torch.bfloat16)])
+def test_toy_head_quantized_by_its_own_entry_only(toy, scheme, stored):
+    inherited = apply_plan(toy, Plan(entries={"whisper.model.decoder": "dynamic"}))
+    assert isinstance(inherited.mods["whisper"].model.decoder.embed_tokens, nn.Embedding)
+    variant = apply_plan(toy, Plan(entries={TOY_HEAD: scheme}))
+    head = variant.mods["whisper"].model.decoder.embed_tokens
+    assert isinstance(head, TiedHeadEmbedding) and head.scheme == scheme
+    assert head.rows.dtype == stored
+    assert "forward_decoder" in vars(variant.mods["whisper"])
+    assert "forward_decoder" not in vars(toy.mods["whisper"])
+    assert isinstance(toy.mods["whisper"].model.decoder.embed_tokens, nn.Embedding)
+
+    states, ids = toy_decoder_inputs()
+    weight = toy.mods["whisper"].model.decoder.embed_tokens.weight
+    with torch.no_grad():
+        want, _, _ = toy.mods["whisper"].forward_decoder(states, ids)
+        got, _, _ = variant.mods["whisper"].forward_decoder(states, ids)
+        rows = head(ids)
+    assert got.dtype == torch.float32 and got.shape == want.shape
+    assert nn.functional.cosine_similarity(got.flatten(), want.flatten(), dim=0) > 0.99
+    torch.testing.assert_close(rows, weight[ids], atol=0.02, rtol=0.02)
+
+
+def test_toy_rebound_step_equals_speechbrain_with_an_exact_projection(toy):
+    clone = clone_structure(toy.mods["whisper"])
+    embedding = clone.model.decoder.embed_tokens
+    embedding.project = lambda states: states @ torch.transpose(embedding.weight, 0, 1)
+    states, ids = toy_decoder_inputs(seed=3)
+    with torch.no_grad():
+        want, _, _ = toy.mods["whisper"].forward_decoder(states, ids)
+        got, _, _ = _whisper_forward_decoder(clone, states, ids)
+    assert torch.equal(want, got)
+    assert bind_heads(clone) == 0  # a float embedding is never rebound
+
+
+def test_toy_dynamic_head_state_round_trips(toy):
+    variant = apply_plan(toy, Plan(entries={TOY_HEAD: "dynamic"}))
+    head = variant.mods["whisper"].model.decoder.embed_tokens
+    assert not any(
+        key.startswith("rows") or key.startswith("row_scales") for key in head.state_dict()
+    )
+    again = apply_plan(toy_whisper(seed=1), Plan(entries={TOY_HEAD: "dynamic"}))
+    other = again.mods["whisper"].model.decoder.embed_tokens
+    other.load_state_dict(head.state_dict())
+    ids = torch.arange(10).unsqueeze(0)
+    assert torch.equal(other(ids), head(ids))
 
 
 def _decoder_inputs(model) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,6 +100,7 @@ def _decoder_inputs(model) -> tuple[torch.Tensor, torch.Tensor]:
     return states, ids
 
 
+@pytest.mark.slow
 def test_whisper_head_is_found_and_takes_dynamic_or_bf16_only(demo_whisper):
     assert tied_head_paths(demo_whisper.mods) == {HEAD: "whisper"}
     verdicts = build_tree(demo_whisper.mods)[HEAD].verdicts
@@ -48,6 +113,7 @@ def test_whisper_head_is_found_and_takes_dynamic_or_bf16_only(demo_whisper):
     assert set(units["decoder.embed_tokens"].schemes) == {"dynamic", "bf16"}
 
 
+@pytest.mark.slow
 def test_rebound_decoder_step_matches_speechbrain_exactly(demo_whisper):
     """With an exact float projection the rebound step must equal SpeechBrain's own."""
     original = demo_whisper.mods["whisper"]
@@ -65,6 +131,7 @@ def test_rebound_decoder_step_matches_speechbrain_exactly(demo_whisper):
     assert torch.equal(want_next, got_next)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["dynamic", "bf16"])
 def test_quantized_head_is_close_smaller_and_leaves_the_float_model(demo_whisper, scheme):
     float_whisper = demo_whisper.mods["whisper"]
@@ -90,6 +157,7 @@ def test_quantized_head_is_close_smaller_and_leaves_the_float_model(demo_whisper
     assert (got.argmax(-1) == want.argmax(-1)).float().mean() >= 0.75
 
 
+@pytest.mark.slow
 def test_head_plan_transcribes_real_speech_like_float(demo_whisper, speech_dir):
     data = open_dataset(speech_dir / "manifest.csv", limit=6)
     variant = apply_plan(demo_whisper, Plan(entries={"whisper": "dynamic", HEAD: "dynamic"}))
@@ -100,6 +168,7 @@ def test_head_plan_transcribes_real_speech_like_float(demo_whisper, speech_dir):
     assert same >= 4
 
 
+@pytest.mark.slow
 def test_head_export_round_trip_is_bitwise(demo_whisper, tmp_path):
     plan = Plan(entries={"whisper": "dynamic", HEAD: "dynamic"})
     variant = apply_plan(demo_whisper, plan)

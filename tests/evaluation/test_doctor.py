@@ -11,19 +11,18 @@ from speechquant.core.evaluation import doctor
 from speechquant.core.evaluation.doctor import (
     DoctorReport,
     SchemeSpeed,
+    format_report,
     measure_schemes,
     run_doctor,
-    scheme_advice,
     summarize,
 )
 from speechquant.core.machine import MachineInfo, describe_cpu
+from speechquant.core.quantization.schemes import scheme_advice
 
 AVX2 = describe_cpu("model name\t: AMD EPYC\nflags\t: avx2 fma\n", "x86_64")
-VNNI = describe_cpu("model name\t: Xeon\nflags\t: avx2 avx512f avx512_vnni\n", "x86_64")
 AMX = describe_cpu(
     "model name\t: Xeon 4th\nflags\t: avx512_vnni avx512_bf16 amx_bf16 amx_int8\n", "x86_64"
 )
-ARM = describe_cpu("CPU part\t: 0xd40\nFeatures\t: fp asimd asimddp i8mm bf16\n", "aarch64")
 
 
 def speed(
@@ -38,20 +37,25 @@ def test_verdicts_need_the_whole_interval_on_one_side_of_one():
     assert speed("dynamic", 1.3, 0.9, 1.7, "x86").verdict().startswith("no clear difference")
 
 
-@pytest.mark.parametrize(("cpu", "warns"), [(AVX2, True), (VNNI, True), (AMX, False), (ARM, False)])
-def test_bf16_advice_from_the_instruction_set_when_nothing_was_measured(cpu, warns):
-    advice = scheme_advice("bf16", cpu)
-    assert (advice is not None) == warns
-    if warns:
-        assert "emulated on this CPU" in advice
-
-
-def test_measured_slowdown_is_advice_even_with_native_support_and_speedups_are_not():
-    slow = scheme_advice("bf16", AMX, speed("bf16", 0.5, 0.4, 0.6))
-    assert slow is not None and "2.0x slower than float32 here" in slow
-    assert "emulated" not in slow  # AMX has bf16 tiles: slow for another reason
-    assert scheme_advice("dynamic", AVX2, speed("dynamic", 1.5, 1.2, 1.8, "x86")) is None
-    assert scheme_advice("dynamic", AVX2, speed("dynamic", 0.9, 0.7, 1.1, "x86")) is None
+def test_only_measurements_that_clear_one_reach_the_advice():
+    report = DoctorReport(
+        machine=MachineInfo(AVX2, cores=2),
+        versions={},
+        python="3.11",
+        engines=["x86"],
+        default_engine="x86",
+        speeds=[
+            speed("bf16", 0.4, 0.35, 0.45),
+            speed("dynamic", 1.3, 0.9, 1.7, "x86"),
+            speed("static", 1.5, 1.2, 1.8, "x86"),
+        ],
+    )
+    assert report.clear_speedups() == {"bf16": 0.4, "static": 1.5}
+    advice = scheme_advice(AVX2, report.clear_speedups())
+    assert advice["bf16"].startswith("bf16: emulated on this CPU")
+    assert "2.5x slower than float32 here" in advice["bf16"]
+    assert "static" not in advice and "dynamic" not in advice
+    assert "warning: bf16: emulated on this CPU" in format_report(report)
 
 
 def test_summary_is_the_geometric_mean_of_shape_medians():

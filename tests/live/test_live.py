@@ -30,7 +30,7 @@ from speechquant.core.live.transcription import (
 )
 from speechquant.core.quantization.plan import Plan
 
-from .helpers import fixed_waves
+from ..helpers import fixed_waves
 
 RATE = 16000
 

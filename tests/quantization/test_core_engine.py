@@ -20,7 +20,7 @@ from speechquant.core.quantization.tree import build_tree, format_tree
 from speechquant.core.quantization.validation import validate_plan
 from speechquant.core.sources import open_model
 
-from .helpers import fixed_waves
+from ..helpers import fixed_waves
 
 W2V = "encoder.wav2vec2.model"
 

@@ -14,7 +14,7 @@ import soundfile as sf
 
 from speechquant.core.data.datasets import iter_loaded, open_dataset, shipped_demo_folder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("SPEECHQUANT_SPEECH", ROOT.parent / "shared" / "data" / "speech"))
 
 
