@@ -14,6 +14,7 @@ The public Python API is this package's names; each is imported on first use, so
 ``run_search``        a budgeted plan search
 ``export_model``      write a quantized model as an export folder
 ``load_quantized``    load an export folder back
+``folder_untrusted_tags``  the tags of a model folder's yaml outside the allowlist
 ====================  =====================================================================
 """
 
@@ -33,6 +34,7 @@ _PUBLIC = {
     "run_search": "speechquant.core.search.plan_search",
     "export_model": "speechquant.core.export.writer",
     "load_quantized": "speechquant.core.export.loader",
+    "folder_untrusted_tags": "speechquant.core.model.trust",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -63,7 +63,7 @@ def _load_plan(path: str, engine: str | None) -> Plan:
 
 def cmd_tree(args: argparse.Namespace) -> int:
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar)
+        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
     tree = build_tree(model.mods)
     if args.json:
         print(
@@ -84,7 +84,7 @@ def cmd_tree(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar)
+        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
     tree = build_tree(model.mods)
     if args.check:
         plan = Plan.load(args.check)
@@ -111,7 +111,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     settings = bench_settings(args)
     plan = _load_plan(args.plan, args.engine) if args.plan else None
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar)
+        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
         dataset = open_dataset(args.data, progress=bar)
         history = None if args.no_history else HistoryStore()
         if plan is not None:
@@ -139,7 +139,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     settings = bench_settings(args)
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar)
+        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
         dataset = open_dataset(args.data, progress=bar)
         tree = build_tree(model.mods)
         plans = [_load_plan(p, args.engine) for p in args.plan]
@@ -168,7 +168,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     from speechquant.core.quantization.apply import apply_plan
 
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar)
+        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
     if args.plan:
         plan = _load_plan(args.plan, args.engine)
         if any(s == "static" for s in plan.entries.values()):
@@ -255,7 +255,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     settings = BenchSettings(calib=args.calib, calib_n=args.calib_n)
     plan = _load_plan(args.plan, args.engine)
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar)
+        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
         quantized, calib_ids = quantize_model(model, plan, None, settings, progress=bar)
         out = export_model(
             quantized, Path(args.out), calibration_ids=calib_ids, progress=bar, overwrite=args.force

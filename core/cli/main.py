@@ -65,6 +65,19 @@ def _bench_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+TRUST_HELP = (
+    "build a model folder whose hyperparams.yaml names classes or functions outside "
+    "speechquant's allowlist (it runs that code; only for folders you trust)"
+)
+
+
+def _add_trust_option(sub: argparse._SubParsersAction) -> None:
+    """``--trust-code`` on every command that takes SOURCE."""
+    for parser in sub.choices.values():
+        if any(action.dest == "source" for action in parser._actions):
+            parser.add_argument("--trust-code", action="store_true", help=TRUST_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="speechquant",
@@ -127,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_listen_parser(sub, SOURCE_HELP, DATA_HELP)
     add_search_parsers(sub, SOURCE_HELP, DATA_HELP)
+
+    _add_trust_option(sub)
 
     p = sub.add_parser("history", help="list past runs from the results store")
     p.add_argument("--json", action="store_true", help="print JSON")

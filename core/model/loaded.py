@@ -15,6 +15,7 @@ import yaml
 from torch import nn
 
 from speechquant.core.errors import SourceError
+from speechquant.core.model.trust import checked_hyperparams
 from speechquant.core.paths import cache_dir
 
 INTERFACES = ("EncoderASR", "EncoderDecoderASR", "WhisperASR")
@@ -73,6 +74,7 @@ def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) ->
 
 
 _TagIgnoringLoader.add_multi_constructor("!", _construct_tag)
+_TagIgnoringLoader.add_multi_constructor("tag:yaml.org,2002:python/", _construct_tag)
 
 
 def read_hyperparams(path: Path) -> dict[str, Any]:
@@ -125,8 +127,14 @@ def _local_overrides(folder: Path, hparams: dict[str, Any], savedir: Path) -> di
     return overrides
 
 
-def load_folder(folder: Path, source: str | None = None) -> LoadedModel:
-    """Load a local SpeechBrain model folder (hyperparams.yaml + checkpoint files)."""
+def load_folder(
+    folder: Path, source: str | None = None, *, trust_code: bool = False
+) -> LoadedModel:
+    """Load a local SpeechBrain model folder (hyperparams.yaml + checkpoint files).
+
+    Unless ``trust_code`` is True, the yaml is checked against the allowlist of
+    :mod:`speechquant.core.model.trust` first and only its checked copy is built.
+    """
     folder = Path(folder).resolve()
     if not folder.exists():
         raise SourceError(f"model folder {folder} does not exist; check the path")
@@ -139,15 +147,23 @@ def load_folder(folder: Path, source: str | None = None) -> LoadedModel:
         raise SourceError(
             f"folder {folder} has no hyperparams.yaml; point SOURCE at a SpeechBrain model folder"
         )
+    checked = None if trust_code else checked_hyperparams(hparams_path)
     hparams = read_hyperparams(hparams_path)
     interface = detect_interface(hparams, hparams_path)
     savedir = cache_dir() / "pretrained" / hashlib.sha1(str(folder).encode()).hexdigest()[:16]
+    hparams_file = "hyperparams.yaml"
+    if checked is not None:
+        savedir.mkdir(parents=True, exist_ok=True)
+        checked_path = savedir / "hyperparams.checked.yaml"
+        checked_path.write_text(checked, encoding="utf-8")
+        hparams_file = str(checked_path)
     cls = _interface_class(interface)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             asr = cls.from_hparams(
                 source=str(folder),
+                hparams_file=hparams_file,
                 savedir=str(savedir),
                 overrides=_local_overrides(folder, hparams, savedir),
                 run_opts={"device": "cpu"},
