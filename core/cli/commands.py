@@ -18,6 +18,7 @@ from speechquant.core.evaluation.experiment import (
     run_compare,
     run_experiment,
 )
+from speechquant.core.errors import DataError, PlanError
 from speechquant.core.evaluation.history import HistoryStore
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.presets import PRESETS, make_preset
@@ -165,27 +166,35 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from speechquant.core.data.audio import load_audio
+    from speechquant.core.evaluation.bench import transcription_failure
     from speechquant.core.quantization.apply import apply_plan
 
+    for file in args.files:
+        if not Path(file).is_file():
+            what = "is a folder, not an audio file" if Path(file).is_dir() else "does not exist"
+            raise DataError(f"audio file {file} {what}; check the path")
+    plan = _load_plan(args.plan, args.engine) if args.plan else None
+    if plan is not None and any(s == "static" for s in plan.entries.values()):
+        raise PlanError(
+            "transcribe applies dynamic/bf16 plans only; use 'speechquant export' for static plans"
+        )
     with TqdmProgress() as bar:
         model = open_model(args.source, progress=bar, trust_code=args.trust_code)
-    if args.plan:
-        plan = _load_plan(args.plan, args.engine)
-        if any(s == "static" for s in plan.entries.values()):
-            _say(
-                "error: transcribe applies dynamic/bf16 plans only; use 'speechquant export' for static plans"
-            )
-            return 2
+    if plan is not None:
         model = apply_plan(model, plan)
     status = 0
     for file in args.files:
         try:
             wav = load_audio(file, model.sample_rate)
+            transcript = model.transcribe_windows(wav)
         except Exception as exc:  # reported and skipped, never fatal
-            _say(f"skipped {file}: {exc}")
+            _say(f"skipped {file}: {transcription_failure(exc)}")
             status = 1
             continue
-        print(f"{file}\t{model.transcribe(wav)}")
+        windows = transcript.chunking(model.sample_rate)
+        if windows:
+            _say(f"{file}: long audio transcribed in {len(windows)} windows cut at pauses")
+        print(f"{file}\t{transcript.text}")
     return status
 
 
