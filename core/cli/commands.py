@@ -11,6 +11,7 @@ from typing import Any
 from speechquant.core.cli.runs_table import format_runs_table
 from speechquant.core.cli.tqdm_progress import TqdmProgress
 from speechquant.core.data.datasets import open_dataset
+from speechquant.core.errors import DataError, PlanError
 from speechquant.core.evaluation.bench import BenchSettings, state_dict_bytes
 from speechquant.core.evaluation.experiment import (
     format_comparison,
@@ -18,7 +19,6 @@ from speechquant.core.evaluation.experiment import (
     run_compare,
     run_experiment,
 )
-from speechquant.core.errors import DataError, PlanError
 from speechquant.core.evaluation.history import HistoryStore
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.presets import PRESETS, make_preset

@@ -87,7 +87,9 @@ def quantize_model(
             ids.append(utterance.id)
         for item in calib.skipped:
             warnings.warn(
-                f"calibration item {item.id} skipped: {item.reason}", SpeechquantWarning, stacklevel=2
+                f"calibration item {item.id} skipped: {item.reason}",
+                SpeechquantWarning,
+                stacklevel=2,
             )
     variant = apply_plan(model, plan, waves, progress=progress, cancel=cancel)
     return variant, ids
