@@ -113,3 +113,55 @@ def test_transcribe_skips_a_short_clip_and_refuses_a_missing_file(bad_data, caps
 def test_model_layer_refuses_a_short_clip(tiny_model):
     with pytest.raises(DataError, match="0.1 ms long"):
         tiny_model.transcribe(torch.zeros(1))
+
+
+# --- output paths are checked before the work -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "target", "message"),
+    [
+        ("--json", "folder", "is a folder"),
+        ("--json", "file/inside.json", "is a file, not a folder"),
+        ("--plot", "folder", "is a folder"),
+    ],
+)
+def test_bad_output_path_is_refused_before_work(
+    tmp_path, capsys, monkeypatch, option, target, message
+):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("x")
+    import speechquant.core.cli.commands as commands
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was opened before the output path was checked")
+
+    monkeypatch.setattr(commands, "open_model", never)
+    argv = ["compare", SOURCE, "--data", "demo", option, str(tmp_path / target)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: {option}") and message in err[-1]
+
+
+def test_missing_output_folders_are_created(tmp_path):
+    from speechquant.core.cli.main import build_parser
+    from speechquant.core.cli.outputs import check_outputs
+
+    args = build_parser().parse_args(
+        ["search", SOURCE, "--data", "d", "--max-wer-increase", "1",
+         "-o", str(tmp_path / "a/plan.json"), "--json", str(tmp_path / "b/c/out.json"),
+         "--plot", str(tmp_path / "d/p.png")]
+    )  # fmt: skip
+    check_outputs(args)
+    assert all((tmp_path / p).is_dir() for p in ("a", "b/c", "d"))
+
+
+def test_export_out_that_is_not_an_earlier_export_is_refused_first(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    argv = ["export", SOURCE, "--plan", "/no/plan.json", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "already exists and is not empty (it is not an earlier export)" in err
+    assert "overwrite=True" not in err

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from speechquant.core.cli import commands
 from speechquant.core.cli.listen import add_listen_parser
+from speechquant.core.cli.outputs import check_outputs
 from speechquant.core.cli.search_commands import add_search_parsers
 from speechquant.core.errors import Cancelled, SpeechquantError
 from speechquant.core.evaluation.metrics import DEFAULT_NORMALIZER, NORMALIZERS
@@ -172,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=UserWarning)
     args = build_parser().parse_args(argv)
     try:
+        check_outputs(args)
         return int(args.func(args))
     except (KeyboardInterrupt, Cancelled):
         print("error: cancelled", file=sys.stderr)
