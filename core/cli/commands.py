@@ -11,7 +11,7 @@ from typing import Any
 from speechquant.core.cli.runs_table import format_runs_table
 from speechquant.core.cli.tqdm_progress import TqdmProgress
 from speechquant.core.data.datasets import open_dataset
-from speechquant.core.errors import DataError, PlanError
+from speechquant.core.errors import DataError, ExportError, PlanError
 from speechquant.core.evaluation.bench import BenchSettings, state_dict_bytes
 from speechquant.core.evaluation.experiment import (
     format_comparison,
@@ -257,6 +257,12 @@ def _demo_voice() -> str:
     return str(first.get("voice", "unknown"))
 
 
+def _size_ratio(size: int, float_bytes: int) -> str:
+    if size <= float_bytes:
+        return f"{float_bytes / size:.2f}x smaller"
+    return f"{size / float_bytes:.2f}x larger"
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from speechquant.core.evaluation.experiment import quantize_model
     from speechquant.core.export.writer import export_model
@@ -265,6 +271,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     plan = _load_plan(args.plan, args.engine)
     with TqdmProgress() as bar:
         model = open_model(args.source, progress=bar, trust_code=args.trust_code)
+        if model.plan is not None:
+            raise ExportError(
+                f"{model.source} is already an export (plan '{model.plan.name}'); export from the "
+                f"float model it was made from ({model.metadata.get('source')}) with the new plan"
+            )
         quantized, calib_ids = quantize_model(model, plan, None, settings, progress=bar)
         out = export_model(
             quantized, Path(args.out), calibration_ids=calib_ids, progress=bar, overwrite=args.force
@@ -275,6 +286,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         _say(f"calibrated on {len(calib_ids)} utterances: {', '.join(calib_ids)}")
     print(
         f"exported {model.source} [{plan.name}] to {out}: {size / 1e6:.1f} MB on disk, "
-        f"float state_dict {float_bytes / 1e6:.1f} MB ({float_bytes / size:.2f}x smaller)"
+        f"float state_dict {float_bytes / 1e6:.1f} MB ({_size_ratio(size, float_bytes)}); "
+        "loaded back and checked"
     )
     return 0
