@@ -55,3 +55,38 @@ def test_an_export_that_does_not_load_back_is_not_written(tiny_model, tmp_path, 
 def test_size_ratio_says_larger_for_a_bigger_file():
     assert _size_ratio(100, 352) == "3.52x smaller"
     assert _size_ratio(200, 104) == "1.92x larger"
+
+
+# --- the tool's own warnings reach the user; third-party noise does not ------------------------
+
+
+def test_cli_shows_own_warnings_one_line_each(exported, tmp_path, capsys):
+    import json
+    import shutil
+
+    copy = tmp_path / "old-torch"
+    shutil.copytree(exported, copy)
+    meta = json.loads((copy / "metadata.json").read_text())
+    meta["versions"]["torch"] = "2.0.0"
+    (copy / "metadata.json").write_text(json.dumps(meta))
+    assert main(["tree", str(copy), "--depth", "1"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: ") and "torch 2.0.0" in lines[0]
+
+
+def test_user_warnings_pass_own_and_drop_third_party(caplog):
+    import logging
+    import warnings
+
+    from speechquant.core.errors import SpeechquantWarning
+    from speechquant.core.progress import user_warnings
+
+    shown: list[str] = []
+    with user_warnings(shown.append):
+        warnings.warn("calibration item x skipped:\n  empty", SpeechquantWarning, stacklevel=1)
+        warnings.warn("calibration item x skipped:\n  empty", SpeechquantWarning, stacklevel=1)
+        warnings.warn("TypedStorage is deprecated", UserWarning, stacklevel=1)
+        warnings.warn("`past_key_values` is deprecated", FutureWarning, stacklevel=1)
+        assert not logging.getLogger("speechbrain").isEnabledFor(logging.INFO)
+        assert not logging.getLogger("transformers").isEnabledFor(logging.WARNING)
+    assert shown == ["calibration item x skipped: empty"]

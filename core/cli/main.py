@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 from collections.abc import Sequence
 
 from speechquant.core.cli import commands
@@ -14,6 +13,7 @@ from speechquant.core.cli.outputs import check_outputs
 from speechquant.core.cli.search_commands import add_search_parsers
 from speechquant.core.errors import Cancelled, SpeechquantError
 from speechquant.core.evaluation.metrics import DEFAULT_NORMALIZER, NORMALIZERS
+from speechquant.core.progress import user_warnings
 from speechquant.core.quantization.presets import PRESETS
 from speechquant.core.quantization.settings import DYNAMIC_DTYPES, ENGINES
 
@@ -167,14 +167,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn(message: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=UserWarning)
     args = build_parser().parse_args(argv)
     try:
-        check_outputs(args)
-        return int(args.func(args))
+        with user_warnings(_warn):
+            check_outputs(args)
+            return int(args.func(args))
     except (KeyboardInterrupt, Cancelled):
         print("error: cancelled", file=sys.stderr)
         return 130
