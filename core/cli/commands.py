@@ -207,6 +207,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.show is not None:
         print(json.dumps(store.get_run(args.show), indent=2, default=str))
         return 0
+    if args.limit is not None and args.limit < 1:
+        raise DataError(f"--limit must be at least 1 (or left out for all), got {args.limit}")
     runs = store.list_runs(limit=args.limit, source=args.source)
     if args.json:
         print(json.dumps([r.as_dict() for r in runs], indent=2, default=str))
