@@ -14,8 +14,10 @@ The public Python API is this package's names; each is imported on first use, so
 ``run_search``        a budgeted plan search
 ``export_model``      write a quantized model as an export folder
 ``load_quantized``    load an export folder back
-``folder_untrusted_tags``  the tags of a model folder's yaml outside the allowlist
 ====================  =====================================================================
+
+``folder_untrusted_tags`` lists the tags of a model folder's hyperparams.yaml outside the
+allowlist (what ``open_model(..., trust_code=True)`` would run).
 """
 
 from __future__ import annotations

@@ -86,14 +86,20 @@ def _torch_nn_allowed(path: str) -> bool:
 
 
 def _resolves(path: str) -> bool:
-    """Whether an allowed-prefix path names a class or function (importing only SpeechBrain)."""
+    """Whether an allowed-prefix path names a class or function defined under an allowed prefix
+    (a name a module merely imported, such as ``subprocess.run``, does not count)."""
     module_name, _, attr = path.rpartition(".")
     try:
         module = importlib.import_module(module_name)
     except ImportError:
         return False
     obj = getattr(module, attr, None)
-    return inspect.isclass(obj) or inspect.isfunction(obj)
+    if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+        return False
+    home = f"{getattr(obj, '__module__', '')}."
+    return home.startswith(ALLOWED_PREFIXES) and not home.startswith(
+        tuple(d + "." for d in DENIED_PREFIXES)
+    )
 
 
 def callable_allowed(path: str) -> bool:
