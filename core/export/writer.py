@@ -89,8 +89,6 @@ def export_model(
     ``overwrite`` is True. Returns ``out``.
     """
     plan = model.plan
-    if model.metadata.get("format") == FORMAT:
-        raise ExportError(_export_of_export(model))
     if not isinstance(plan, Plan):
         raise ExportError(
             "the model is not quantized (it has no plan); apply a plan first or use export_quantized"
