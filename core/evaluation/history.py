@@ -13,14 +13,14 @@ import hashlib
 import json
 import sqlite3
 import uuid
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from speechquant.core.errors import HistoryError, SpeechquantWarning
+from speechquant.core.errors import HistoryError
+from speechquant.core.evaluation.history_rows import damaged, is_number, summary_usable
 from speechquant.core.paths import data_dir
 
 SCHEMA_VERSION = 1
@@ -124,30 +124,6 @@ def _num(data: Mapping[str, Any], key: str, kind: type = float) -> Any:
 def _parse_time(text: str) -> datetime:
     """An ISO time (``Z`` accepted; naive times are local); raises ValueError."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-_NUMERIC_SUMMARY = {7: "threads", 8: "wer", 9: "rtf", 10: "rtf_encoder", 11: "model_bytes"}
-
-
-def _damaged(run_id: int, reason: str) -> None:
-    warnings.warn(f"history run {run_id} skipped: {reason}", SpeechquantWarning, stacklevel=3)
-
-
-def _summary_usable(row: tuple[Any, ...]) -> bool:
-    """A listing row whose numeric columns hold numbers (else it is skipped and named)."""
-    for index, name in _NUMERIC_SUMMARY.items():
-        if row[index] is not None and not _is_number(row[index]):
-            _damaged(
-                row[0],
-                f"its {name} holds {row[index]!r}, not a number; delete it with "
-                f"`speechquant history --delete {row[0]}`",
-            )
-            return False
-    return True
 
 
 def _plan_columns(result: Mapping[str, Any]) -> tuple[str | None, str]:
@@ -380,7 +356,7 @@ class HistoryStore:
         return [
             replace(RunSummary(*row[:-1]), data=_data_of(row[-1]))
             for row in rows
-            if _summary_usable(row)
+            if summary_usable(row)
         ]
 
     def get_run(self, run_id: int) -> dict[str, Any]:
@@ -407,7 +383,7 @@ class HistoryStore:
             try:
                 return self._load(conn, row[0])
             except HistoryError as exc:
-                _damaged(row[0], f"{exc}; the float baseline is measured again")
+                damaged(row[0], f"{exc}; the float baseline is measured again")
                 return None
 
     def _load(self, conn: sqlite3.Connection, run_id: int) -> dict[str, Any]:
@@ -422,7 +398,7 @@ class HistoryStore:
             result: dict[str, Any] = json.loads(result_json)
             if not isinstance(result, dict):
                 raise ValueError("not a JSON object")
-            if result.get("wer") is not None and not _is_number(result["wer"]):
+            if result.get("wer") is not None and not is_number(result["wer"]):
                 raise ValueError(f"its wer holds {result['wer']!r}, not a number")
         except (TypeError, ValueError) as exc:
             raise HistoryError(
