@@ -15,6 +15,9 @@ The public Python API is this package's names; each is imported on first use, so
 ``export_model``      write a quantized model as an export folder
 ``load_quantized``    load an export folder back
 ====================  =====================================================================
+
+``folder_untrusted_tags`` lists the tags of a model folder's hyperparams.yaml outside the
+allowlist (what ``open_model(..., trust_code=True)`` would run).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ _PUBLIC = {
     "run_search": "speechquant.core.search.plan_search",
     "export_model": "speechquant.core.export.writer",
     "load_quantized": "speechquant.core.export.loader",
+    "folder_untrusted_tags": "speechquant.core.model.trust",
 }
 
 __all__ = sorted(_PUBLIC)

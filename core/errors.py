@@ -37,3 +37,7 @@ class AudioDeviceError(SpeechquantError):
 
 class Cancelled(SpeechquantError):
     """Raised inside long work when the user cancelled it."""
+
+
+class SpeechquantWarning(UserWarning):
+    """Something the user should know that does not stop the work (shown by the CLI and GUI)."""

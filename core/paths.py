@@ -11,6 +11,8 @@ from pathlib import Path
 
 import platformdirs
 
+from speechquant.core.errors import SpeechquantError
+
 
 def cache_dir() -> Path:
     """Built models (replicas, converted demo model, synthesized demo data).
@@ -18,16 +20,27 @@ def cache_dir() -> Path:
     ``SPEECHQUANT_CACHE`` overrides the platform's user cache folder.
     """
     root = os.environ.get("SPEECHQUANT_CACHE") or platformdirs.user_cache_dir("speechquant")
-    path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _folder(Path(root), "SPEECHQUANT_CACHE")
 
 
 def data_dir() -> Path:
     """The results store and user datasets. ``SPEECHQUANT_DATA`` overrides it."""
     root = os.environ.get("SPEECHQUANT_DATA") or platformdirs.user_data_dir("speechquant")
-    path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
+    return _folder(Path(root), "SPEECHQUANT_DATA")
+
+
+def _folder(path: Path, variable: str) -> Path:
+    """``path`` as an existing folder, made if missing; a file or unwritable place is refused."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise SpeechquantError(
+            f"{path} is a file, not a folder; point {variable} at a folder"
+        ) from None
+    except OSError as exc:
+        raise SpeechquantError(
+            f"cannot create {path} ({exc.strerror}); point {variable} at a writable folder"
+        ) from None
     return path
 
 
@@ -56,13 +69,35 @@ def building_folder(
     ``target``.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", dir=target.parent))
+    remove_stale_builds(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-{os.getpid()}-", dir=target.parent))
     try:
         yield tmp
         tmp.chmod(0o755)
         _install_folder(tmp, target, is_current)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_builds(target: Path) -> list[Path]:
+    """Remove ``target``'s hidden build folders left by processes that are gone (kill -9)."""
+    removed = []
+    for path in target.parent.glob(f".{target.name}.build-*"):
+        pid = path.name.removeprefix(f".{target.name}.build-").split("-", 1)[0]
+        if path.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def _install_folder(tmp: Path, target: Path, is_current: Callable[[Path], bool] | None) -> None:

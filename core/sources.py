@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from speechquant.core.errors import SourceError
-from speechquant.core.export.loader import is_export_folder, load_quantized
+from speechquant.core.export.loader import load_quantized, looks_like_export
 from speechquant.core.model.loaded import LoadedModel, load_folder
 from speechquant.core.paths import cache_dir
 from speechquant.core.progress import ProgressCallback, report
@@ -34,19 +34,31 @@ def resolve_builtin(source: str, progress: ProgressCallback | None = None) -> Pa
     raise SourceError(f"unknown built-in model '{source}'; use one of {', '.join(BUILTINS)}")
 
 
-def open_model(source: str | Path, progress: ProgressCallback | None = None) -> LoadedModel:
-    """Open any SOURCE: a built-in, a local folder, an export folder or a Hugging Face id."""
+def open_model(
+    source: str | Path,
+    progress: ProgressCallback | None = None,
+    *,
+    trust_code: bool = False,
+) -> LoadedModel:
+    """Open any SOURCE: a built-in, a local folder, an export folder or a Hugging Face id.
+
+    A folder's (or downloaded model's) hyperparams.yaml is checked against the allowlist of
+    :mod:`speechquant.core.model.trust` before anything is built, unless ``trust_code`` is True.
+    A folder that looks like an export (``metadata.json``, ``plan.json`` or
+    ``quantized_state.pt``) is loaded only as an export: one that fails the export checks is
+    refused, never opened as a plain folder.
+    """
     text = str(source)
     report(progress, 0, 1, f"opening {text}")
     if text.startswith(("demo:", "replica:")):
         model = load_folder(resolve_builtin(text, progress), source=text)
     elif Path(text).exists():
-        if is_export_folder(text):
+        if looks_like_export(text):
             model = load_quantized(text, progress=progress)
         else:
-            model = load_folder(Path(text), text)
-    elif HF_ID.match(text) and not text.startswith((".", "/", "~")):
-        model = _load_hf(text)
+            model = load_folder(Path(text), text, trust_code=trust_code)
+    elif HF_ID.match(text) and not text.startswith((".", "/", "~")) and not _local_looking(text):
+        model = _load_hf(text, trust_code)
     else:
         raise SourceError(
             f"model folder {text} does not exist; give a folder, an HF id (org/name) or a built-in "
@@ -56,7 +68,12 @@ def open_model(source: str | Path, progress: ProgressCallback | None = None) -> 
     return model
 
 
-def _load_hf(repo_id: str) -> LoadedModel:
+def _local_looking(text: str) -> bool:
+    """A missing ``a/b`` whose first part is an existing folder is a mistyped path, not an HF id."""
+    return Path(text).parent.is_dir() and Path(text).parent != Path(".")
+
+
+def _load_hf(repo_id: str, trust_code: bool) -> LoadedModel:
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
         raise SourceError(
             f"cannot download '{repo_id}' while offline (HF_HUB_OFFLINE is set); download it on a "
@@ -71,4 +88,4 @@ def _load_hf(repo_id: str) -> LoadedModel:
             f"cannot download '{repo_id}' from Hugging Face ({type(exc).__name__}); check the id and the "
             "network, or pass a local model folder"
         ) from None
-    return load_folder(Path(folder), source=repo_id)
+    return load_folder(Path(folder), source=repo_id, trust_code=trust_code)

@@ -12,6 +12,7 @@ from speechquant.core.cli.runs_table import format_runs_table
 from speechquant.core.cli.scheme_options import scheme_settings
 from speechquant.core.cli.tqdm_progress import TqdmProgress
 from speechquant.core.data.datasets import DEMO, DEMO_SYNTHETIC, open_dataset
+from speechquant.core.errors import DataError, ExportError, PlanError
 from speechquant.core.evaluation.bench import BenchSettings, state_dict_bytes
 from speechquant.core.evaluation.doctor import cached_report, run_doctor
 from speechquant.core.evaluation.experiment import (
@@ -69,7 +70,7 @@ def _load_plan(path: str, engine: str | None) -> Plan:
 
 def cmd_tree(args: argparse.Namespace) -> int:
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar)
+        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
     tree = build_tree(model.mods)
     advice = scheme_advice(this_cpu(), measured_speedups())
     if args.json:
@@ -92,7 +93,7 @@ def cmd_tree(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar)
+        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
     tree = build_tree(model.mods)
     if args.check:
         plan = Plan.load(args.check)
@@ -144,7 +145,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     settings = bench_settings(args)
     plan = _load_plan(args.plan, args.engine) if args.plan else None
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar)
+        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
         dataset = open_dataset(args.data, progress=bar)
         history = None if args.no_history else HistoryStore()
         if plan is not None:
@@ -172,7 +173,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     settings = bench_settings(args)
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar)
+        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
         dataset = open_dataset(args.data, progress=bar)
         tree = build_tree(model.mods)
         plans = [_load_plan(p, args.engine) for p in args.plan]
@@ -198,29 +199,39 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from speechquant.core.data.audio import load_audio
+    from speechquant.core.evaluation.bench import transcription_failure
     from speechquant.core.quantization.apply import apply_plan
 
+    for file in args.files:
+        if not Path(file).is_file():
+            what = "is a folder, not an audio file" if Path(file).is_dir() else "does not exist"
+            raise DataError(f"audio file {file} {what}; check the path")
+    plan = _load_plan(args.plan, args.engine) if args.plan else None
+    calibrated = sorted(
+        {s for s in (plan.entries.values() if plan else ()) if get_scheme(s).needs_calibration}
+    )
+    if calibrated:
+        raise PlanError(
+            f"transcribe applies plans without calibration only ({', '.join(calibrated)} needs it); "
+            "use 'speechquant export' with --calib, then transcribe the export"
+        )
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar)
-    if args.plan:
-        plan = _load_plan(args.plan, args.engine)
-        calibrated = sorted({s for s in plan.entries.values() if get_scheme(s).needs_calibration})
-        if calibrated:
-            _say(
-                f"error: transcribe applies plans without calibration only ({', '.join(calibrated)} "
-                "needs it); use 'speechquant export' with --calib, then transcribe the export"
-            )
-            return 2
+        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
+    if plan is not None:
         model = apply_plan(model, plan)
     status = 0
     for file in args.files:
         try:
             wav = load_audio(file, model.sample_rate)
+            transcript = model.transcribe_windows(wav)
         except Exception as exc:  # reported and skipped, never fatal
-            _say(f"skipped {file}: {exc}")
+            _say(f"skipped {file}: {transcription_failure(exc)}")
             status = 1
             continue
-        print(f"{file}\t{model.transcribe(wav)}")
+        windows = transcript.chunking(model.sample_rate)
+        if windows:
+            _say(f"{file}: long audio transcribed in {len(windows)} windows cut at pauses")
+        print(f"{file}\t{transcript.text}")
     return status
 
 
@@ -233,6 +244,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.show is not None:
         print(json.dumps(store.get_run(args.show), indent=2, default=str))
         return 0
+    if args.limit is not None and args.limit < 1:
+        raise DataError(f"--limit must be at least 1 (or left out for all), got {args.limit}")
     runs = store.list_runs(limit=args.limit, source=args.source)
     if args.json:
         print(json.dumps([r.as_dict() for r in runs], indent=2, default=str))
@@ -269,6 +282,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size_ratio(size: int, float_bytes: int) -> str:
+    if size <= float_bytes:
+        return f"{float_bytes / size:.2f}x smaller"
+    return f"{size / float_bytes:.2f}x larger"
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from speechquant.core.evaluation.experiment import quantize_model
     from speechquant.core.export.writer import export_model
@@ -276,7 +295,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     settings = BenchSettings(calib=args.calib, calib_n=args.calib_n)
     plan = _load_plan(args.plan, args.engine)
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar)
+        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
+        if model.plan is not None:
+            raise ExportError(
+                f"{model.source} is already an export (plan '{model.plan.name}'); export from the "
+                f"float model it was made from ({model.metadata.get('source')}) with the new plan"
+            )
         quantized, calib_ids = quantize_model(model, plan, None, settings, progress=bar)
         out = export_model(
             quantized, Path(args.out), calibration_ids=calib_ids, progress=bar, overwrite=args.force
@@ -287,6 +311,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         _say(f"calibrated on {len(calib_ids)} utterances: {', '.join(calib_ids)}")
     print(
         f"exported {model.source} [{plan.name}] to {out}: {size / 1e6:.1f} MB on disk, "
-        f"float state_dict {float_bytes / 1e6:.1f} MB ({float_bytes / size:.2f}x smaller)"
+        f"float state_dict {float_bytes / 1e6:.1f} MB ({_size_ratio(size, float_bytes)}); "
+        "loaded back and checked"
     )
     return 0

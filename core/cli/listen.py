@@ -156,7 +156,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     if not args.input:
         microphone.resolve_device(args.device)  # no microphone: say so before loading any model
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar)
+        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
         calibration = None
         if plan is not None and needs_calibration(plan):
             calibration = calibration_waves(args.calib, args.calib_n, model.sample_rate, bar)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 from collections.abc import Sequence
 
 from speechquant.core.cli import commands
 from speechquant.core.cli.doctor_command import add_doctor_parser
 from speechquant.core.cli.listen import add_listen_parser
+from speechquant.core.cli.outputs import check_outputs
 from speechquant.core.cli.scheme_options import add_scheme_options
 from speechquant.core.cli.search_commands import add_search_parsers
 from speechquant.core.errors import Cancelled, SpeechquantError
 from speechquant.core.evaluation.metrics import DEFAULT_NORMALIZER, NORMALIZERS
+from speechquant.core.progress import user_warnings
 from speechquant.core.quantization.presets import PRESETS
 from speechquant.core.quantization.settings import ENGINES
 
@@ -66,6 +67,19 @@ def _bench_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", metavar="OUT", help="write the result as JSON to OUT ('-' for stdout)"
     )
+
+
+TRUST_HELP = (
+    "build a model folder whose hyperparams.yaml names classes or functions outside "
+    "speechquant's allowlist (it runs that code; only for folders you trust)"
+)
+
+
+def _add_trust_option(sub: argparse._SubParsersAction) -> None:
+    """``--trust-code`` on every command that takes SOURCE."""
+    for parser in sub.choices.values():
+        if any(action.dest == "source" for action in parser._actions):
+            parser.add_argument("--trust-code", action="store_true", help=TRUST_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_search_parsers(sub, SOURCE_HELP, DATA_HELP)
     add_doctor_parser(sub)
 
+    _add_trust_option(sub)
+
     p = sub.add_parser("history", help="list past runs from the results store")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--limit", type=int, help="newest N runs")
@@ -155,13 +171,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn(message: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=UserWarning)
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        with user_warnings(_warn):
+            check_outputs(args)
+            return int(args.func(args))
     except (KeyboardInterrupt, Cancelled):
         print("error: cancelled", file=sys.stderr)
         return 130

@@ -190,7 +190,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     settings = SensitivitySettings(tuple(args.schemes), not args.no_loo, quant)
     history = None if args.no_history else HistoryStore()
     with TqdmProgress() as bar, _resumable(history):
-        model = open_model(args.source, progress=bar)
+        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
         dataset = open_dataset(args.data, limit=args.limit, progress=bar)
         result = run_sensitivity(
             model, dataset, history, units=_units(model, args), settings=settings, bench=bench,
@@ -225,7 +225,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise DataError(f"--plot writes a PNG; give a file name ending in .png, not {args.plot}")
     history = None if args.no_history else HistoryStore()
     with TqdmProgress() as bar, _resumable(history):
-        model = open_model(args.source, progress=bar)
+        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
         dataset = open_dataset(args.data, limit=args.limit, progress=bar)
         result = run_search(
             model, dataset, settings, history, bench=bench, units=_units(model, args), progress=bar

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -191,6 +192,9 @@ def _read_table(path: Path, source: str) -> Dataset:
     for number, row in enumerate(rows, start=2):
         item_id = (row.get(columns["id"]) or "").strip()
         wav = (row.get(columns["wav"]) or "").strip()
+        if not _fields_fit(row, columns["wrd"], reader.fieldnames or []):
+            found.skip(item_id or f"{path.name}:{number}", _too_many_fields(row, reader))
+            continue
         if not item_id or not wav:
             found.skip(item_id or f"{path.name}:{number}", "row lacks an ID or wav value")
             continue
@@ -199,12 +203,36 @@ def _read_table(path: Path, source: str) -> Dataset:
     return found.dataset(source, "manifest")
 
 
+def _fields_fit(row: dict[Any, Any], text_column: str, fieldnames: Sequence[str]) -> bool:
+    """Whether ``row`` has no more fields than the header; when the transcript is the last
+    column, the extra fields are the rest of its text (an unquoted comma) and are joined back."""
+    extra = row.pop(None, None)
+    if not extra:
+        return True
+    if fieldnames and fieldnames[-1] == text_column:
+        row[text_column] = ",".join([row.get(text_column) or "", *extra])
+        return True
+    row[None] = extra
+    return False
+
+
+def _too_many_fields(row: dict[Any, Any], reader: Any) -> str:
+    n = len(reader.fieldnames or []) + len(row.get(None) or [])
+    return (
+        f"row has {n} fields but the header has {len(reader.fieldnames or [])} (an unquoted "
+        "comma in the transcript?); quote the transcript or move it to the last column"
+    )
+
+
 def _common_voice(
     path: Path, source: str, rows: list[dict[str, str]], columns: dict[str, str]
 ) -> Dataset:
     found = _Collector()
     for number, row in enumerate(rows, start=2):
         clip = (row.get(columns["path"]) or "").strip()
+        if not _fields_fit(row, columns["sentence"], ()):
+            found.skip(clip or f"{path.name}:{number}", "row has more fields than the header")
+            continue
         if not clip:
             found.skip(f"{path.name}:{number}", "row lacks a path value")
             continue

@@ -13,7 +13,7 @@ from typing import IO, Any, cast
 import torch
 from torch import nn
 
-from speechquant.core.data.datasets import Dataset, Utterance, iter_loaded
+from speechquant.core.data.datasets import Dataset, SkippedItem, Utterance, iter_loaded
 from speechquant.core.errors import DataError
 from speechquant.core.evaluation.metrics import NORMALIZERS, compute_wer
 from speechquant.core.model.loaded import LoadedModel
@@ -61,6 +61,8 @@ class BenchSettings:
     calib_n: int = 10
 
     def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise DataError(f"--limit must be at least 1 (or left out for all), got {self.limit}")
         if self.warmup < 0 or self.repeats < 1:
             raise DataError("--warmup must be >= 0 and --repeats >= 1")
         if self.threads is not None and self.threads < 1:
@@ -135,25 +137,33 @@ def benchmark(
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    data = dataset.first(settings.limit) if settings.limit else dataset
+    data = dataset.first(settings.limit) if settings.limit is not None else dataset
     rate = model.sample_rate
     stage = "benchmarking" + (f" {model.plan.name}" if model.plan is not None else " float")
     warm = data.first(settings.warmup) if settings.warmup else None
     if warm is not None:
         for _, wav in iter_loaded(warm, rate, cancel=cancel):
-            model.transcribe(wav)
-            if settings.encoder_rtf:
-                model.encode(wav)
+            try:
+                model.transcribe(wav)
+                if settings.encoder_rtf:
+                    model.encode_windows(wav)
+            except Exception:  # noqa: S112 - the same utterance is measured (and skipped) below
+                continue
     rows: list[dict[str, Any]] = []
     encoder_seconds = 0.0
     for utterance, wav in iter_loaded(data, rate, progress=progress, cancel=cancel, stage=stage):
         check(cancel)
-        rows.append(_measure(model, utterance, wav, settings))
-        if settings.encoder_rtf:
-            _, seconds = _timed(lambda wav=wav: model.encode(wav), settings.repeats)
-            encoder_seconds += seconds
+        try:
+            row = _measure(model, utterance, wav, settings)
+            if settings.encoder_rtf:
+                _, seconds = _timed(lambda wav=wav: model.encode_windows(wav), settings.repeats)
+                encoder_seconds += seconds
+        except Exception as exc:  # one utterance's failure is its skip reason, not the run's end
+            data.skipped.append(SkippedItem(utterance.id, transcription_failure(exc)))
+            continue
+        rows.append(row)
     if not rows:
-        raise DataError(f"no utterance of DATA {data.source} could be read; see the skipped list")
+        raise DataError(_nothing_transcribed(data))
     report(progress, len(data), len(data), stage)
     wer = compute_wer([(r["id"], r["ref"], r["hyp"]) for r in rows], settings.normalizer)
     audio_seconds = sum(r["audio_seconds"] for r in rows)
@@ -185,14 +195,30 @@ def benchmark(
 def _measure(
     model: LoadedModel, utterance: Utterance, wav: torch.Tensor, settings: BenchSettings
 ) -> dict[str, Any]:
-    hyp, seconds = _timed(lambda: model.transcribe(wav), settings.repeats)
+    transcript, seconds = _timed(lambda: model.transcribe_windows(wav), settings.repeats)
     return {
         "id": utterance.id,
         "ref": utterance.ref,
-        "hyp": hyp,
+        "hyp": transcript.text,
         "seconds": seconds,
         "audio_seconds": wav.numel() / model.sample_rate,
+        "chunks": transcript.chunking(model.sample_rate),
     }
+
+
+def transcription_failure(exc: BaseException) -> str:
+    """One line saying why an utterance could not be transcribed."""
+    lines = str(exc).strip().splitlines()
+    detail = lines[0][:200] if lines else type(exc).__name__
+    if isinstance(exc, DataError):
+        return detail
+    return f"transcription failed ({type(exc).__name__}: {detail})"
+
+
+def _nothing_transcribed(data: Dataset) -> str:
+    shown = "; ".join(f"{s.id}: {s.reason}" for s in data.skipped[:3])
+    more = f" (and {len(data.skipped) - 3} more)" if len(data.skipped) > 3 else ""
+    return f"no utterance of DATA {data.source} could be transcribed: {shown or 'none given'}{more}"
 
 
 def _speechbrain_version() -> str:

@@ -5,6 +5,7 @@ The CLI and the GUI both run experiments through :func:`run_experiment` and :fun
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,12 +14,13 @@ import torch
 
 from speechquant.core.data.datasets import (
     Dataset,
+    SkippedItem,
     iter_loaded,
     open_calibration,
     open_dataset,
     split_calibration,
 )
-from speechquant.core.errors import CalibrationError
+from speechquant.core.errors import CalibrationError, DataError, SpeechquantWarning
 from speechquant.core.evaluation.bench import BenchSettings, benchmark
 from speechquant.core.evaluation.history import HistoryStore, make_cache_key, new_group_id
 from speechquant.core.model.loaded import LoadedModel
@@ -76,8 +78,19 @@ def quantize_model(
     if needs_calibration(plan):
         calib = calibration_set(evaluated, settings, progress, cancel)
         for utterance, wav in iter_loaded(calib, model.sample_rate, cancel=cancel):
-            waves.append(wav)
+            try:
+                model.check_length(wav)
+            except DataError as exc:
+                calib.skipped.append(SkippedItem(utterance.id, str(exc)))
+                continue
+            waves += [wav[w.start : w.end] for w in model.windows(wav)]
             ids.append(utterance.id)
+        for item in calib.skipped:
+            warnings.warn(
+                f"calibration item {item.id} skipped: {item.reason}",
+                SpeechquantWarning,
+                stacklevel=2,
+            )
     variant = apply_plan(model, plan, waves, progress=progress, cancel=cancel)
     return variant, ids
 
@@ -86,7 +99,7 @@ def baseline_key(model: LoadedModel, dataset: Dataset, settings: BenchSettings) 
     return make_cache_key(
         source=model.source,
         data=dataset.source,
-        ids=dataset.ids[: settings.limit] if settings.limit else dataset.ids,
+        ids=dataset.ids[: settings.limit] if settings.limit is not None else dataset.ids,
         warmup=settings.warmup,
         repeats=settings.repeats,
         threads=settings.threads or torch.get_num_threads(),
@@ -146,7 +159,7 @@ def run_experiment(
     cancel: CancelToken | None = None,
 ) -> ExperimentResult:
     """Quantize ``model`` by ``plan``, calibrate, benchmark and record the run."""
-    evaluated = dataset.first(settings.limit) if settings.limit else dataset
+    evaluated = dataset.first(settings.limit) if settings.limit is not None else dataset
     variant, calib_ids = quantize_model(model, plan, evaluated, settings, progress, cancel)
     result = benchmark(variant, evaluated, settings, progress=progress, cancel=cancel)
     run_id = None

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from speechquant.core.errors import HistoryError
+from speechquant.core.evaluation.history_rows import damaged, is_number, summary_usable
 from speechquant.core.paths import data_dir
 
 SCHEMA_VERSION = 1
@@ -352,7 +353,11 @@ class HistoryStore:
             args.append(max(0, int(limit)))
         with self._connect() as conn:
             rows = conn.execute(sql, args).fetchall()
-        return [replace(RunSummary(*row[:-1]), data=_data_of(row[-1])) for row in rows]
+        return [
+            replace(RunSummary(*row[:-1]), data=_data_of(row[-1]))
+            for row in rows
+            if summary_usable(row)
+        ]
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         """The stored ``bench --json`` object incl. utterances, plus ``result["history"]``
@@ -373,7 +378,13 @@ class HistoryStore:
                 "SELECT id FROM runs WHERE cache_key = ? ORDER BY started_ts DESC, id DESC LIMIT 1",
                 (key,),
             ).fetchone()
-            return None if row is None else self._load(conn, row[0])
+            if row is None:
+                return None
+            try:
+                return self._load(conn, row[0])
+            except HistoryError as exc:
+                damaged(row[0], f"{exc}; the float baseline is measured again")
+                return None
 
     def _load(self, conn: sqlite3.Connection, run_id: int) -> dict[str, Any]:
         row = conn.execute(
@@ -383,7 +394,17 @@ class HistoryStore:
         if row is None:
             raise self._missing(run_id)
         kind, group_id, cache_key, settings_json, recorded_at, result_json = row
-        result: dict[str, Any] = json.loads(result_json)
+        try:
+            result: dict[str, Any] = json.loads(result_json)
+            if not isinstance(result, dict):
+                raise ValueError("not a JSON object")
+            if result.get("wer") is not None and not is_number(result["wer"]):
+                raise ValueError(f"its wer holds {result['wer']!r}, not a number")
+        except (TypeError, ValueError) as exc:
+            raise HistoryError(
+                f"run {run_id} in the history {self.path} is damaged ({exc}); delete it with "
+                f"`speechquant history --delete {run_id}`"
+            ) from None
         if isinstance(result.get("utterances"), list):
             rows = conn.execute(
                 "SELECT utt_id, ref, hyp, seconds, audio_seconds, extra_json FROM utterances "

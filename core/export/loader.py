@@ -55,6 +55,14 @@ def is_export_folder(path: str | Path) -> bool:
     return isinstance(data, dict) and data.get("format") == FORMAT
 
 
+def looks_like_export(path: str | Path) -> bool:
+    """True if ``path`` is a folder holding any file only an export has (even a damaged one)."""
+    folder = Path(path)
+    return folder.is_dir() and any(
+        (folder / name).exists() for name in (METADATA, PLAN_FILE, STATE_FILE)
+    )
+
+
 def load_quantized(folder: str | Path, *, progress: ProgressCallback | None = None) -> LoadedModel:
     """Load an export folder: checked, rebuilt from config, quantized structure, strict state.
 

@@ -16,7 +16,7 @@ import torch
 import yaml
 from torch import nn
 
-from speechquant.core.errors import ExportError, PlanError, SourceError
+from speechquant.core.errors import ExportError, PlanError, SourceError, SpeechquantWarning
 from speechquant.core.export import safety
 from speechquant.core.export.safety import (
     BACKBONE_DIR,
@@ -36,7 +36,7 @@ from speechquant.core.model.loaded import (
 from speechquant.core.quantization.plan import Plan
 
 
-class ExportVersionWarning(UserWarning):
+class ExportVersionWarning(SpeechquantWarning):
     """An export made with another torch or speechbrain version than the one loading it."""
 
 

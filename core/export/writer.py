@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,6 +55,12 @@ def export_quantized(
     overwrite: bool = False,
 ) -> Path:
     """Quantize the float ``model`` by ``plan`` (calibrating on ``calibration``) and export it."""
+    if model.metadata.get("format") == FORMAT or model.plan is not None:
+        raise ExportError(
+            _export_of_export(model)
+            if model.metadata.get("format") == FORMAT
+            else f"{model.source} is already quantized; pass the float model to export_quantized"
+        )
     variant = apply_plan(model, plan, calibration, progress=progress)
     return export_model(
         variant,
@@ -131,8 +138,39 @@ def export_model(
             "files": files,
         }
         (tmp / METADATA).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    report(progress, 3, 3, f"exported to {out}")
+        report(progress, 3, 4, "exporting: loading the export back to verify it")
+        _verify(model, tmp)
+    report(progress, 4, 4, f"exported to {out}")
     return out
+
+
+def _export_of_export(model: LoadedModel) -> str:
+    return (
+        f"{model.source} is already an export (quantized by the plan "
+        f"'{model.metadata.get('plan_name')}'); export from the float model it was made from "
+        f"({model.metadata.get('source')}) with the plan you want"
+    )
+
+
+def _verify(model: LoadedModel, folder: Path) -> None:
+    """Load ``folder`` back and check it computes what ``model`` computes (else nothing is kept)."""
+    from speechquant.core.export.loader import load_quantized
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExportVersionWarning)
+            loaded = load_quantized(folder)
+    except ExportError as exc:
+        raise ExportError(f"the export did not load back, so nothing was written: {exc}") from None
+    generator = torch.Generator().manual_seed(0)
+    wav = 0.1 * torch.randn(model.sample_rate, generator=generator)
+    with torch.no_grad():
+        same = torch.equal(model.encode(wav), loaded.encode(wav))
+    if not same:
+        raise ExportError(
+            "the export loaded back but computes other outputs than the model, so nothing was "
+            "written; report this with the plan"
+        )
 
 
 def _check_target(out: Path, overwrite: bool) -> None:
@@ -143,7 +181,8 @@ def _check_target(out: Path, overwrite: bool) -> None:
     if overwrite and out.is_dir() and is_export_folder(out):
         return
     raise ExportError(
-        f"{out} already exists; choose a new folder (overwrite=True replaces an earlier export)"
+        f"{out} already exists; choose a new folder (an earlier export is replaced with --force "
+        "on the command line, overwrite=True in Python)"
     )
 
 

@@ -14,10 +14,31 @@ import torch
 import yaml
 from torch import nn
 
-from speechquant.core.errors import SourceError
+from speechquant.core.errors import DataError, SourceError
+from speechquant.core.model.long_audio import (
+    ENCODER_SECONDS,
+    MIN_SECONDS,
+    WHISPER_SECONDS,
+    WINDOW_SECONDS,
+    Window,
+    plan_windows,
+)
+from speechquant.core.model.trust import checked_hyperparams
 from speechquant.core.paths import cache_dir
 
 INTERFACES = ("EncoderASR", "EncoderDecoderASR", "WhisperASR")
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A transcript and the windows it was made from (one unless the audio was long)."""
+
+    text: str
+    windows: list[Window]
+
+    def chunking(self, rate: int) -> list[list[float]] | None:
+        """The windows in seconds when the audio was cut, else None (the per-utterance field)."""
+        return [w.seconds(rate) for w in self.windows] if len(self.windows) > 1 else None
 
 
 @dataclass
@@ -36,17 +57,45 @@ class LoadedModel:
     def mods(self) -> nn.ModuleDict:
         return self.asr.mods
 
+    def windows(self, wav: torch.Tensor) -> list[Window]:
+        """How :meth:`transcribe` cuts ``wav`` (one window unless it is long; see long_audio)."""
+        limit = WHISPER_SECONDS if self.interface == "WhisperASR" else ENCODER_SECONDS
+        return plan_windows(wav, self.sample_rate, limit, WINDOW_SECONDS)
+
+    def check_length(self, wav: torch.Tensor) -> None:
+        """Refuse a clip shorter than :data:`MIN_SECONDS` (one line naming its length)."""
+        if wav.numel() < int(MIN_SECONDS * self.sample_rate):
+            raise DataError(
+                f"the clip is {wav.numel() / self.sample_rate * 1000:.1f} ms long, shorter than "
+                f"the {MIN_SECONDS * 1000:.0f} ms a model needs"
+            )
+
     @torch.no_grad()
+    def transcribe_windows(self, wav: torch.Tensor) -> Transcript:
+        """Transcribe one 1-D waveform at ``sample_rate``, window by window when it is long."""
+        self.check_length(wav)
+        windows = self.windows(wav)
+        texts = [self._transcribe_one(wav[w.start : w.end]) for w in windows]
+        return Transcript(" ".join(t for t in texts if t), windows)
+
     def transcribe(self, wav: torch.Tensor) -> str:
-        """Transcribe one 1-D waveform at ``sample_rate``."""
+        """Transcribe one 1-D waveform at ``sample_rate`` (long audio window by window)."""
+        return self.transcribe_windows(wav).text
+
+    def _transcribe_one(self, wav: torch.Tensor) -> str:
         words, _ = self.asr.transcribe_batch(wav.unsqueeze(0), torch.tensor([1.0]))
         text = words[0]
-        return " ".join(text) if isinstance(text, list) else str(text)
+        return (" ".join(text) if isinstance(text, list) else str(text)).strip()
 
     @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
         """The encoder forward alone (the tutorial's RTF definition)."""
         return self.asr.encode_batch(wav.unsqueeze(0), torch.tensor([1.0]))
+
+    @torch.no_grad()
+    def encode_windows(self, wav: torch.Tensor) -> list[torch.Tensor]:
+        """The encoder forward of each window :meth:`transcribe` would use."""
+        return [self.encode(wav[w.start : w.end]) for w in self.windows(wav)]
 
     def with_mods(self, mods: nn.ModuleDict, plan: Any) -> LoadedModel:
         """A model that shares everything but ``mods`` with this one (this one is not changed)."""
@@ -73,6 +122,7 @@ def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) ->
 
 
 _TagIgnoringLoader.add_multi_constructor("!", _construct_tag)
+_TagIgnoringLoader.add_multi_constructor("tag:yaml.org,2002:python/", _construct_tag)
 
 
 def read_hyperparams(path: Path) -> dict[str, Any]:
@@ -125,8 +175,14 @@ def _local_overrides(folder: Path, hparams: dict[str, Any], savedir: Path) -> di
     return overrides
 
 
-def load_folder(folder: Path, source: str | None = None) -> LoadedModel:
-    """Load a local SpeechBrain model folder (hyperparams.yaml + checkpoint files)."""
+def load_folder(
+    folder: Path, source: str | None = None, *, trust_code: bool = False
+) -> LoadedModel:
+    """Load a local SpeechBrain model folder (hyperparams.yaml + checkpoint files).
+
+    Unless ``trust_code`` is True, the yaml is checked against the allowlist of
+    :mod:`speechquant.core.model.trust` first and only its checked copy is built.
+    """
     folder = Path(folder).resolve()
     if not folder.exists():
         raise SourceError(f"model folder {folder} does not exist; check the path")
@@ -139,15 +195,23 @@ def load_folder(folder: Path, source: str | None = None) -> LoadedModel:
         raise SourceError(
             f"folder {folder} has no hyperparams.yaml; point SOURCE at a SpeechBrain model folder"
         )
+    checked = None if trust_code else checked_hyperparams(hparams_path)
     hparams = read_hyperparams(hparams_path)
     interface = detect_interface(hparams, hparams_path)
     savedir = cache_dir() / "pretrained" / hashlib.sha1(str(folder).encode()).hexdigest()[:16]
+    hparams_file = "hyperparams.yaml"
+    if checked is not None:
+        savedir.mkdir(parents=True, exist_ok=True)
+        checked_path = savedir / "hyperparams.checked.yaml"
+        checked_path.write_text(checked, encoding="utf-8")
+        hparams_file = str(checked_path)
     cls = _interface_class(interface)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             asr = cls.from_hparams(
                 source=str(folder),
+                hparams_file=hparams_file,
                 savedir=str(savedir),
                 overrides=_local_overrides(folder, hparams, savedir),
                 run_opts={"device": "cpu"},

@@ -108,6 +108,8 @@ class Plan:
     @classmethod
     def load(cls, path: Path | str) -> Plan:
         path = Path(path)
+        if path.is_dir():
+            raise PlanError(f"plan file {path} is a folder; give the plan's JSON file")
         if not path.is_file():
             raise PlanError(
                 f"plan file {path} does not exist; write one with 'speechquant plan SOURCE --preset NAME -o {path}'"
