@@ -105,7 +105,7 @@ def test_whisper_head_is_found_and_takes_dynamic_or_bf16_only(demo_whisper):
     assert tied_head_paths(demo_whisper.mods) == {HEAD: "whisper"}
     verdicts = build_tree(demo_whisper.mods)[HEAD].verdicts
     assert verdicts["dynamic"].applies and verdicts["bf16"].applies
-    assert not verdicts["static"].applies and "dynamic or bf16" in verdicts["static"].reason
+    assert not verdicts["static"].applies and "use bf16 or dynamic" in verdicts["static"].reason
     with pytest.raises(PlanError, match="tied output projection"):
         validate_plan(Plan(entries={HEAD: "static"}), build_tree(demo_whisper.mods))
     units = {u.name: u for u in default_units(demo_whisper.mods)}
