@@ -221,7 +221,7 @@ def _group(
     print(f"\n{name}: {len(ids)} utterances ({sum(durations[i] for i in ids):.0f} s of audio), "
           f"{args.threads} threads, {args.rounds} interleaved rounds after {args.warmup} untimed "
           f"warm-up utterances; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")  # fmt: skip
-    print(table(rows, score))
+    print(table(rows, score), flush=True)
     unstable = [r["system"] for r in rows if not r["transcripts_same_every_round"]]
     if unstable:
         print(f"transcripts changed between rounds for: {', '.join(unstable)}")
@@ -251,7 +251,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     machine = this_machine(args.threads)
     print(
-        f"machine: {machine.label()}; {machine.cpu.summary()}; torch capability {machine.capability}"
+        f"machine: {machine.label()}; {machine.cpu.summary()}; torch capability {machine.capability}",
+        flush=True,
     )
     env = ensure_peers_env()
     dataset = select_utterances(args.data)
@@ -268,6 +269,7 @@ def main() -> None:
                 "demo:whisper-tiny-en", systems, whisper_data, durations, args, audio, True
             )
             results["groups"].append(group)
+            _save(args.json, results)
         if not args.skip_wav2vec2:
             w2v_data = dataset.first(args.w2v_limit)
             calib_ids = [u.id for u in dataset.utterances[-4:] if u.id not in set(w2v_data.ids)]
@@ -276,9 +278,15 @@ def main() -> None:
             name = "replica:wav2vec2-large (speed only)"
             group = _group(name, systems, w2v_data, durations, args, audio, False)
             results["groups"].append(group)
+            _save(args.json, results)
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    _save(args.json, results)
+
+
+def _save(path: Path | None, results: dict[str, Any]) -> None:
+    """Write the results so far (after each model group, so a long run keeps what it measured)."""
+    if path is not None:
+        path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
