@@ -96,3 +96,57 @@ def test_a_worker_that_cannot_load_names_the_system(tmp_path: Path) -> None:
         run_interleaved(
             [broken], ["a"], audio=audio, threads=1, rounds=1, warmup_ids=[], log_dir=tmp_path
         )
+
+
+def test_stage_timer_splits_encoder_stack_head_and_searcher(monkeypatch) -> None:
+    from torch import nn
+
+    sys.path.insert(0, str(PEERS.parent))
+    import profile_plans
+    from profile_plans import StageTimer, shares
+
+    clock = [0.0]
+
+    def work(seconds: float) -> None:
+        clock[0] += seconds
+
+    monkeypatch.setattr(profile_plans.time, "perf_counter", lambda: clock[0])
+
+    class Stack(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            work(0.02)
+            return x
+
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.decoder = Stack()
+
+    class Whisper(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = Model()
+
+        def forward_encoder(self, x: torch.Tensor) -> torch.Tensor:
+            work(0.3)
+            return x
+
+        def forward_decoder(self, x: torch.Tensor) -> torch.Tensor:
+            out = self.model.decoder(x)
+            work(0.01)  # the head
+            return out
+
+    whisper = Whisper()
+    timer = StageTimer()
+    timer.wrap(whisper, "forward_encoder", "encoder")
+    timer.wrap(whisper, "forward_decoder", "forward_decoder")
+    timer.hook(whisper.model.decoder, "decoder stack")
+    whisper.forward_encoder(torch.zeros(1))
+    for _ in range(3):
+        whisper.forward_decoder(torch.zeros(1))
+    work(0.05)  # the searcher's own work
+    parts = shares(timer, clock[0])
+    assert timer.steps == 3
+    assert parts == pytest.approx(
+        {"encoder": 0.3, "decoder stack": 0.06, "tied head": 0.03, "searcher (Python)": 0.05}
+    )
