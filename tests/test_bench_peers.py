@@ -96,4 +96,3 @@ def test_a_worker_that_cannot_load_names_the_system(tmp_path: Path) -> None:
         run_interleaved(
             [broken], ["a"], audio=audio, threads=1, rounds=1, warmup_ids=[], log_dir=tmp_path
         )
-
