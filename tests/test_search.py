@@ -168,13 +168,15 @@ def test_sensitivity_resumes_after_cancel(tiny_model, dataset, tmp_path, monkeyp
     units = default_units(tiny_model.mods)
     total = len(sensitivity_jobs(units, settings.schemes, settings.quant, True))
     calls: list[str] = []
-    real = measure.benchmark
+    real = measure.paired_benchmark
 
-    def counting(model, dataset, settings, **kwargs):
-        calls.append(model.plan.name if model.plan is not None else "float")
-        return real(model, dataset, settings, **kwargs)
+    def counting(models, dataset, settings, **kwargs):
+        float_model, variant = models  # every plan is timed together with the float model
+        assert float_model.plan is None
+        calls.append(variant.plan.name)
+        return real(models, dataset, settings, **kwargs)
 
-    monkeypatch.setattr(measure, "benchmark", counting)
+    monkeypatch.setattr(measure, "paired_benchmark", counting)
     token = CancelToken()
 
     def cancel_after_five(p: Progress) -> None:
@@ -256,13 +258,16 @@ def test_speed_search_times_candidates_against_the_kept_plan(tiny_model, dataset
     timed = [s for s in result.steps if s.time_ratio is not None]
     assert all(s.within_budget for s in timed)  # paired timings for rival plans only
     assert all(s.time_ratio < 1 for s in timed if s.accepted)
+    # a move is kept only when its paired speed-up interval over the kept plan clears 1
+    assert all(s.vs_kept_ci[0] > 1 for s in timed if s.accepted)
 
 
 def test_paired_timing(tiny_model, dataset):
     measurer = PlanMeasurer(tiny_model, dataset.first(3), BENCH, None)
     dynamic = assignment_plan(default_units(tiny_model.mods), {"encoder.enc": "dynamic"})
-    ratio = measurer.duel(Plan(), dynamic, rounds=2)
-    assert 0.2 < ratio < 5
+    speed = measurer.duel(Plan(), dynamic, rounds=2)
+    assert 0.2 < speed.ratio < 5
+    assert speed.interval.low <= speed.ratio <= speed.interval.high
     assert measurer.variant(dynamic) is measurer.variant(dynamic)  # built once, kept
 
 
