@@ -8,7 +8,7 @@ LOCKVENV := .cache/lock-venv
 UV_VERSION := 0.13.9
 
 
-.PHONY: help install lock system-deps lint typecheck contract test test-fast demo gui screenshots bench bench-compare bench-search clean
+.PHONY: help install lock system-deps lint typecheck contract test test-fast demo gui screenshots bench bench-compare bench-search bench-trust clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -68,6 +68,9 @@ bench-compare: $(STAMP) ## WER and speed of the presets on Whisper tiny.en, real
 
 bench-search: $(STAMP) ## sensitivity and plan search on Whisper and the large replica (benchmarks/bench_search.py)
 	$(PY) benchmarks/bench_search.py
+
+bench-trust: $(STAMP) ## paired speed-ups quiet, under a busy loop and against a stale baseline (benchmarks/bench_trust.py)
+	$(PY) benchmarks/bench_trust.py
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
