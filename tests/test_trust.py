@@ -216,3 +216,19 @@ def test_thread_warning(capsys):
     args = argparse.Namespace(threads=None)
     warn_threads(args.threads)
     assert capsys.readouterr().err == ""
+
+
+def test_comparison_rows_divide_only_paired_runs():
+    from speechquant.core.evaluation.results import comparison_rows
+
+    machine = MachineInfo(CpuInfo("AMD EPYC", "x86_64", ("avx2",)), cores=2)
+    base = _result(machine, "one").to_json()
+    paired = {**_result(machine, "one").to_json(), "plan": {"name": "p"}, "model_bytes": 5}
+    for u in paired["utterances"]:
+        u["seconds"] = 0.5
+    later = {**paired, "timing_session": "two", "history": {"id": 3}}
+    rows = comparison_rows([base, paired, later])
+    assert rows[0]["speedup"] == 1.0 and rows[0]["delta_wer"] == 0.0
+    assert rows[1]["speedup"] == pytest.approx(2.0) and rows[1]["size_ratio"] == 2.0
+    assert rows[2]["speedup"] != rows[2]["speedup"]  # NaN: timed in another session
+    assert rows[2]["comparison"].warnings

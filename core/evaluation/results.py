@@ -323,10 +323,9 @@ def comparison_rows(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
     base = typed[0]
     rows = []
     for result in typed:
+        comparison = compare(base, result)
         if result is base:
-            comparison = compare(base, base, timing_base=base)
-        else:
-            comparison = compare(base, result)
+            comparison.speedup, comparison.speedup_encoder = 1.0, 1.0 if base.rtf_encoder else None
         rows.append(
             {
                 "name": result.name,
