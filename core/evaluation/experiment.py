@@ -150,19 +150,20 @@ def _store_session(
     calibration: list[list[str]],
     group_id: str | None,
     kind: str,
-    wer_base: BenchResult | None = None,
+    store_float: bool = True,
 ) -> list[ExperimentResult]:
-    """Compare each plan of one timing session with its float model, store all, baseline first."""
+    """Compare each plan of one timing session with its float model; store them (and the float
+    model's result when ``store_float``); baseline first."""
     float_result, plan_results = results[0], results[1:]
     for result in plan_results:
         result.comparison = compare(
-            wer_base or float_result, result, timing_base=float_result,
+            float_result, result, timing_base=float_result,
             normalizer=settings.normalizer,
         )  # fmt: skip
     stored = []
     for i, result in enumerate(results):
         run_id = None
-        if history is not None:
+        if history is not None and (i or store_float):
             ids = calibration[i - 1] if i else []
             run_id = history.add_run(
                 result.to_json(),
@@ -192,7 +193,7 @@ def run_experiment(
     """Quantize ``model`` by ``plan``, calibrate, benchmark it paired with the float model, record both.
 
     The result's ``comparison`` holds ΔWER and the speed-ups against the float model timed in
-    the same session; the float side is stored too (kind ``baseline``, in the same group).
+    the same session (its ``baseline_started_at``); only the plan's result is stored.
     """
     evaluated = dataset.first(settings.limit) if settings.limit else dataset
     variant, calib_ids = quantize_model(model, plan, evaluated, settings, progress, cancel)
