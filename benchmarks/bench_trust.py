@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,7 +46,8 @@ from speechquant.core.quantization.tree import build_tree  # noqa: E402
 from speechquant.core.search.units import assignment_plan, default_units  # noqa: E402
 from speechquant.core.sources import open_model  # noqa: E402
 
-BUSY_LOOP = "while True: pass"
+BUSY_LOOP = "import select, sys\nwhile not select.select([sys.stdin], [], [], 0)[0]:\n    pass\n"
+"""Spins one core until its stdin (a pipe from this script) closes: stopped, or this script gone."""
 
 
 def _row(condition: str, m: Measurement, unpaired: float | None = None) -> list[str]:
@@ -88,6 +90,7 @@ def main() -> int:
         "--unit", default="decoder.layers.0", help="the sensitivity row's unit (dynamic)"
     )
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the busy loop on SIGTERM too
     if args.data is None:
         parser.error("the real speech set is absent; pass --data")
     model = open_model("demo:whisper-tiny-en")
@@ -115,7 +118,7 @@ def main() -> int:
         for name, plan in plans:  # (a)
             fresh = PlanMeasurer(model, dataset, bench, None)
             rows[name].append(fresh.measure(plan, name, "single"))
-        busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
+        busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP], stdin=subprocess.PIPE)
         try:
             for name, plan in plans:  # (b)
                 fresh = PlanMeasurer(model, dataset, bench, None)

@@ -281,13 +281,23 @@ def test_cli_sensitivity_and_search_json(data_dir, tmp_path, capsys):
     assert {"delta_wer", "speedup", "encoder_speedup", "bytes_saved", "changes"} <= set(
         sens["rows"][0]["single"]
     )
-    assert "ΔWER" in capsys.readouterr().out
+    row = sens["rows"][0]
+    assert row["comparison"]["paired"] and row["comparison"]["speedup_ci"] is not None
+    assert row["verdict"] and sens["machine"]["key"]
+    assert {"wer_ci", "load"} <= set(row["single"])
+    table = capsys.readouterr().out
+    assert "ΔWER [95% CI]" in table and "one word =" in table
     plan_file, out = tmp_path / "plan.json", tmp_path / "search.json"
     args = ["search", SOURCE, *common, "--search-n", "4", "--max-wer-increase", "5"]
     args += ["--objective", "size", "--engines", "x86", "-o", str(plan_file), "--json", str(out)]
     assert main(args) == 0
-    assert "found plan" in capsys.readouterr().out
+    report = capsys.readouterr().out
+    assert "found plan" in report and "RESULT (evaluation split" in report
+    assert "search split figure (used to choose, not the result" in report
     result = json.loads(out.read_text())
+    assert result["headline"]["split"] == "evaluation" and result["machine"]["key"]
+    assert result["settings"]["budget_rule"].startswith("ΔWER <=")
+    assert all("comparison" in step for step in result["steps"])
     assert result["search"]["delta_wer"] <= 5
     assert {"plan", "evaluation", "evaluation_baseline", "steps", "pareto", "splits"} <= set(result)
     assert Plan.load(plan_file).entries == result["plan"]["entries"]
@@ -326,3 +336,16 @@ def test_presets_as_unit_assignments(tiny_model):
     assert plan_assignment(units, split, tree) is None  # an entry inside a unit
     narrowed = restrict_schemes(units, ["dynamic"])
     assert plan_assignment(narrowed, make_preset("tutorial", tree), tree) is None
+
+
+def test_confidence_holds_the_budget_against_the_upper_end():
+    from speechquant.core.evaluation.measurement import Measurement
+    from speechquant.core.evaluation.results import Comparison
+
+    c = Comparison(0.3, [-0.2, 0.9], 0.6, 1.5, [1.2, 1.8], None, None, 1.5, False, True, None, True)
+    m = Measurement("p", "candidate", 10.3, 0.3, 0.1, None, 10, 1.5, None, 5, 20, comparison=c)
+    point = SearchSettings(max_wer_increase=0.5)
+    strict = SearchSettings(max_wer_increase=0.5, confidence=True)
+    assert point.within_budget(m) and not strict.within_budget(m)
+    assert strict.budget_figure(m) == 0.9 and "upper end" in strict.budget_rule
+    assert m.objective("rtf") == pytest.approx(1 / 1.5) and m.objective("size") == 10
