@@ -190,7 +190,7 @@ def run_experiment(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> ExperimentResult:
-    """Quantize ``model`` by ``plan``, calibrate, benchmark it paired with the float model, record both.
+    """Quantize ``model`` by ``plan``, calibrate, benchmark it paired with the float model, record it.
 
     The result's ``comparison`` holds ΔWER and the speed-ups against the float model timed in
     the same session (its ``baseline_started_at``); only the plan's result is stored.
@@ -201,7 +201,9 @@ def run_experiment(
         [model, variant], evaluated, settings, progress=progress, cancel=cancel
     )
     group = group_id or new_group_id()
-    stored = _store_session(model, dataset, settings, history, results, [calib_ids], group, kind)
+    stored = _store_session(
+        model, dataset, settings, history, results, [calib_ids], group, kind, store_float=False
+    )
     experiment = stored[1]
     experiment.model = variant
     return experiment

@@ -301,6 +301,11 @@ def format_sensitivity(result: SensitivityResult, worst: int = 2) -> str:
         f"{base.model_bytes / 1e6:.1f} MB on {base.n_utterances} utterances; "
         f"{result.computed} measured, {result.reused} reused from the history (*)"
     )
+    if base.cached and bench is not None:
+        lines.append(
+            f"float32 WER and transcripts from the history, measured {bench.started_at} (its "
+            "timings are not used: every row timed the float model again alongside)"
+        )
     if bench is not None:
         lines.append(
             f"{words_note(bench.ref_words, bench.n_utterances)}; speed-ups paired against the "
