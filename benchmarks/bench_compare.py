@@ -23,7 +23,8 @@ import torch  # noqa: E402
 
 from speechquant.core.data.datasets import iter_loaded, open_dataset  # noqa: E402
 from speechquant.core.evaluation.bench import BenchSettings, benchmark  # noqa: E402
-from speechquant.core.evaluation.experiment import format_comparison, run_compare  # noqa: E402
+from speechquant.core.evaluation.experiment import run_compare  # noqa: E402
+from speechquant.core.evaluation.tables import format_comparison  # noqa: E402
 from speechquant.core.paths import shared_speech_dir  # noqa: E402
 from speechquant.core.quantization.presets import make_preset  # noqa: E402
 from speechquant.core.quantization.tree import build_tree  # noqa: E402
@@ -37,10 +38,12 @@ def compare(source: str, data: str, limit: int, calib_n: int) -> None:
         make_preset(name, build_tree(model.mods)) for name in ("tutorial", "all-dynamic", "bf16")
     ]
     settings = BenchSettings(limit=limit, warmup=2, repeats=1, calib_n=calib_n)
-    results = [e.result for e in run_compare(model, plans, dataset, settings, None)]
+    results = [e.bench for e in run_compare(model, plans, dataset, settings, None)]
+    machine = results[0].machine.label() if results[0].machine else "unknown machine"
     print(
-        f"\n{source} on {results[0]['n_utterances']} utterances ({results[0]['audio_seconds']:.0f} s), "
-        f"{results[0]['threads']} threads, calibration {calib_n} disjoint utterances"
+        f"\n{source} on {results[0].n_utterances} utterances ({results[0].audio_seconds:.0f} s), "
+        f"{machine}, calibration {calib_n} disjoint utterances; load during the run: "
+        f"{results[0].load.to_json() if results[0].load else '-'}"
     )
     print(format_comparison(results))
 

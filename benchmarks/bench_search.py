@@ -8,8 +8,8 @@ Usage: python benchmarks/bench_search.py [--data PATH/manifest.csv] [--max-wer-i
    search (objective: end-to-end RTF) on the search split, then the found plan, the float model
    and the presets all-dynamic (x86 and onednn) and bf16 re-measured by the bench path (``benchmark``) on the
    disjoint evaluation split (with, for reference, all-dynamic plus the int8 tied output
-   projection written by hand), taking turns chunk by chunk for ``--rounds`` rounds (each
-   utterance's fastest time kept). The found plan must stay within the budget there and be
+   projection written by hand), all timed together utterance by utterance in alternating order
+   (``--rounds`` repeats each, median kept), speed-ups with their 95 % intervals. The found plan must stay within the budget there and be
    faster than every preset that also does.
 2. replica:wav2vec2-large (random weights: speed only, unlimited budget) with one unit per family
    (all 24 encoder layers together): the search, then the encoder forward of fp32, the presets
@@ -38,10 +38,15 @@ warnings.filterwarnings("ignore")
 import torch  # noqa: E402
 
 from speechquant.core.data.datasets import Dataset, iter_loaded, open_dataset  # noqa: E402
-from speechquant.core.evaluation.bench import BenchSettings, benchmark, model_bytes  # noqa: E402
+from speechquant.core.evaluation.bench import (  # noqa: E402
+    BenchSettings,
+    model_bytes,
+    paired_benchmark,
+)
 from speechquant.core.evaluation.experiment import quantize_model  # noqa: E402
 from speechquant.core.evaluation.history import HistoryStore  # noqa: E402
-from speechquant.core.evaluation.metrics import compute_wer  # noqa: E402
+from speechquant.core.evaluation.results import BenchResult, compare  # noqa: E402
+from speechquant.core.evaluation.tables import delta_text, speedup_text  # noqa: E402
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.paths import shared_speech_dir  # noqa: E402
 from speechquant.core.quantization.apply import apply_plan, set_engine  # noqa: E402
@@ -108,29 +113,28 @@ def whisper(args: argparse.Namespace, history: HistoryStore) -> bool:
     figures = evaluate_interleaved(model, plans, evaluation, bench, args.rounds)
     base = figures["float32"]
     _say(
-        f"\nre-measured by the bench path (benchmark()) on the evaluation split "
-        f"({len(evaluation)} utterances, {base['audio_seconds']:.0f} s): plans interleaved "
-        f"chunk by chunk ({CHUNKS} strided chunks), {args.rounds} rounds, fastest time of each "
-        "utterance (and chunk, for the encoder) kept"
+        f"\nre-measured by the bench path (paired_benchmark()) on the evaluation split "
+        f"({len(evaluation)} utterances, {base.audio_seconds:.0f} s): every plan timed "
+        f"utterance by utterance in alternating order, median of {args.rounds} repeats"
     )
     _say(
-        f"{'plan':<22}{'WER %':>7}{'ΔWER':>7}{'budget':>8}{'RTF':>9}{'speed-up':>9}"
-        f"{'enc RTF':>9}{'enc x':>7}{'size MB':>9}"
+        f"{'plan':<22}{'WER %':>7}{'ΔWER [95% CI]':>27}{'budget':>8}{'RTF':>9}"
+        f"{'speed-up [95% CI]':>30}{'size MB':>9}"
     )
+    compared = {name: compare(base, figures[name], timing_base=base) for name, _ in plans}
     for name, _ in plans:
-        r = figures[name]
-        delta = r["wer"] - base["wer"]
-        ok = "ok" if delta <= args.max_wer_increase + 1e-9 else "over"
+        r, c = figures[name], compared[name]
+        ok = "ok" if c.delta_wer <= args.max_wer_increase + 1e-9 else "over"
         _say(
-            f"{name:<22}{r['wer']:>7.2f}{delta:>+7.2f}{ok:>8}{r['rtf']:>9.4f}"
-            f"{base['rtf'] / r['rtf']:>8.2f}x{r['rtf_encoder']:>9.4f}"
-            f"{base['rtf_encoder'] / r['rtf_encoder']:>6.2f}x{r['model_bytes'] / 1e6:>9.1f}"
+            f"{name:<22}{r.wer:>7.2f}{delta_text(c):>27}{ok:>8}{r.rtf:>9.4f}"
+            f"{speedup_text(c.speedup, c.speedup_ci, c.significant_speed):>30}"
+            f"{r.model_bytes / 1e6:>9.1f}"
         )
-    found = figures["found (search)"]
-    within = found["wer"] - base["wer"] <= args.max_wer_increase + 1e-9
+    found = compared["found (search)"]
+    within = found.delta_wer <= args.max_wer_increase + 1e-9
     presets = [name for name, _ in plans[1:-1] if name != REFERENCE]
-    rivals = [n for n in presets if figures[n]["wer"] - base["wer"] <= args.max_wer_increase + 1e-9]
-    faster = all(found["rtf"] < figures[n]["rtf"] for n in rivals)
+    rivals = [n for n in presets if compared[n].delta_wer <= args.max_wer_increase + 1e-9]
+    faster = all((found.speedup or 0) >= (compared[n].speedup or 0) for n in rivals)
     _say(
         f"found plan within budget on the evaluation split: {'yes' if within else 'NO'}; "
         f"faster than every preset within budget ({', '.join(rivals) or 'none'}): "
@@ -139,61 +143,25 @@ def whisper(args: argparse.Namespace, history: HistoryStore) -> bool:
     return within and faster
 
 
-CHUNKS = 4
-
-
 def evaluate_interleaved(
     model: LoadedModel,
     plans: list[tuple[str, Plan | None]],
     evaluation: Dataset,
     bench: BenchSettings,
     rounds: int,
-) -> dict[str, dict]:
-    """WER, RTF, encoder RTF and size of each plan by :func:`benchmark` on ``evaluation``.
+) -> dict[str, BenchResult]:
+    """Each plan's result on ``evaluation``, all timed together by :func:`paired_benchmark`.
 
-    The plans take turns chunk by chunk (alternating order), so that load from other processes,
-    which drifts over minutes, reaches every plan alike; each utterance's (and each chunk's
-    encoder) fastest time over the rounds is kept. Static entries calibrate as ``bench``
+    Every utterance is transcribed by every plan back to back (order reversed on every other
+    utterance), ``rounds`` times each (median kept). Static entries calibrate as ``bench``
     would, on utterances outside ``evaluation``.
     """
-    variants = []
-    for name, plan in plans:
-        built = model if plan is None else quantize_model(model, plan, evaluation, bench)[0]
-        variants.append((name, built, plan.settings.engine if plan else "x86"))
-    chunks = [
-        Dataset(evaluation.source, evaluation.form, evaluation.utterances[i::CHUNKS], [])
-        for i in range(CHUNKS)
+    variants = [
+        model if plan is None else quantize_model(model, plan, evaluation, bench)[0]
+        for _, plan in plans
     ]
-    chunk_bench = replace(bench, warmup=1)
-    rows: dict[str, dict[str, dict]] = {name: {} for name, _ in plans}
-    encoder: dict[str, dict[int, float]] = {name: {} for name, _ in plans}
-    sizes: dict[str, int] = {}
-    for r in range(rounds):
-        for c, chunk in enumerate(chunks):
-            order = variants if (r + c) % 2 == 0 else variants[::-1]
-            for name, built, engine in order:
-                set_engine(engine)
-                result = benchmark(built, chunk, chunk_bench)
-                sizes[name] = result["model_bytes"]
-                for utt in result["utterances"]:
-                    old = rows[name].get(utt["id"])
-                    if old is None or utt["seconds"] < old["seconds"]:
-                        rows[name][utt["id"]] = utt
-                seconds = result["rtf_encoder"] * result["audio_seconds"]
-                encoder[name][c] = min(encoder[name].get(c, seconds), seconds)
-    figures = {}
-    for name, _ in plans:
-        utts = list(rows[name].values())
-        audio = sum(u["audio_seconds"] for u in utts)
-        wer = compute_wer([(u["id"], u["ref"], u["hyp"]) for u in utts], bench.normalizer)
-        figures[name] = {
-            "wer": wer.wer,
-            "rtf": sum(u["seconds"] for u in utts) / audio,
-            "rtf_encoder": sum(encoder[name].values()) / audio,
-            "audio_seconds": audio,
-            "model_bytes": sizes[name],
-        }
-    return figures
+    results = paired_benchmark(variants, evaluation, replace(bench, repeats=max(1, rounds)))
+    return {name: result for (name, _), result in zip(plans, results, strict=True)}
 
 
 def _speech_like(seconds: float, seed: int) -> torch.Tensor:

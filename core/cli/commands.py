@@ -15,13 +15,17 @@ from speechquant.core.data.datasets import DEMO, DEMO_SYNTHETIC, open_dataset
 from speechquant.core.errors import DataError, ExportError, PlanError
 from speechquant.core.evaluation.bench import BenchSettings, state_dict_bytes
 from speechquant.core.evaluation.doctor import cached_report, run_doctor
-from speechquant.core.evaluation.experiment import (
-    format_comparison,
-    run_baseline,
-    run_compare,
-    run_experiment,
-)
+from speechquant.core.evaluation.experiment import run_baseline, run_compare, run_experiment
 from speechquant.core.evaluation.history import HistoryStore
+from speechquant.core.evaluation.load import thread_warning
+from speechquant.core.evaluation.results import BenchResult
+from speechquant.core.evaluation.tables import (
+    ci_text,
+    delta_text,
+    format_comparison,
+    speedup_text,
+    trust_notes,
+)
 from speechquant.core.machine import this_cpu
 from speechquant.core.progress import ProgressCallback
 from speechquant.core.quantization.estimate import estimate_plan, summary_text
@@ -47,8 +51,26 @@ def _write_json(data: Any, target: str) -> None:
         _say(f"wrote {target}")
 
 
+def warn_threads(threads: int | None) -> None:
+    text = thread_warning(threads)
+    if text:
+        _say(f"warning: {text}")
+
+
+def say_trust_notes(results: list[BenchResult]) -> None:
+    """Busy-machine and pairing warnings, and where the figures were measured."""
+    for text in trust_notes(results):
+        _say(f"warning: {text}")
+    machine = results[0].machine
+    if machine is not None:
+        load = results[0].load
+        avg = f"; load average {load.loadavg[0]:.2f}" if load and load.loadavg else ""
+        _say(f"measured on {machine.label()} (machine {machine.key}){avg}")
+
+
 def bench_settings(args: argparse.Namespace) -> BenchSettings:
     """Bench settings from the shared bench options (commands without --no-encoder-rtf time it)."""
+    warn_threads(args.threads)
     return BenchSettings(
         limit=args.limit,
         warmup=args.warmup,
@@ -152,21 +174,31 @@ def cmd_bench(args: argparse.Namespace) -> int:
             experiment = run_experiment(model, plan, dataset, settings, history, progress=bar)
         else:
             experiment = run_baseline(model, dataset, settings, history, reuse=False, progress=bar)
-    result = experiment.result
+    result = experiment.bench
     if experiment.calibration_ids:
         _say(
             f"calibrated on {len(experiment.calibration_ids)} utterances: {', '.join(experiment.calibration_ids)}"
         )
-    for item in result["skipped"]:
+    for item in result.skipped:
         _say(f"skipped {item['id']}: {item['reason']}")
+    enc = "-" if result.rtf_encoder is None else f"{result.rtf_encoder:.4f}"
     print(
-        f"{result['source']} [{(result['plan'] or {}).get('name', 'float32')}] "
-        f"WER {result['wer']:.2f}% ({result['n_utterances']} utt, {result['audio_seconds']:.1f} s)  "
-        f"RTF {result['rtf']:.4f}  encoder RTF {result['rtf_encoder'] if result['rtf_encoder'] is None else round(result['rtf_encoder'], 4)}  "
-        f"size {result['model_bytes'] / 1e6:.1f} MB  engine {result['engine']}  threads {result['threads']}"
+        f"{result.source} [{result.name}] WER {result.wer:.2f}% {ci_text(result.wer_ci)} "
+        f"({result.n_utterances} utt, {result.audio_seconds:.1f} s)  RTF {result.rtf:.4f}  "
+        f"encoder RTF {enc}  size {result.model_bytes / 1e6:.1f} MB  engine {result.engine}  "
+        f"threads {result.threads}"
     )
+    c = result.comparison
+    if c is not None:
+        print(
+            f"against float32 timed alongside: ΔWER {delta_text(c)}, P(worse) "
+            f"{'-' if c.p_worse is None else f'{c.p_worse:.2f}'}, speed-up "
+            f"{speedup_text(c.speedup, c.speedup_ci, c.significant_speed)}, encoder "
+            f"{speedup_text(c.speedup_encoder, c.speedup_encoder_ci)}, {c.size_ratio:.2f}x smaller"
+        )
+    say_trust_notes([result])
     if args.json:
-        _write_json(result, args.json)
+        _write_json(result.to_json(), args.json)
     return 0
 
 
@@ -183,16 +215,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
         ]
         history = None if args.no_history else HistoryStore()
         experiments = run_compare(model, plans, dataset, settings, history, progress=bar)
-    results = [e.result for e in experiments]
-    if experiments[0].baseline_cached:
-        _say("float baseline reused from the run history (same source, data and settings)")
+    results = [e.bench for e in experiments]
     print(format_comparison(results))
+    say_trust_notes(results)
     if args.json:
-        _write_json(results, args.json)
+        _write_json([r.to_json() for r in results], args.json)
     if args.plot:
         from speechquant.core.evaluation.plots import plot_wer_vs_rtf
 
-        plot_wer_vs_rtf(results, Path(args.plot))
+        plot_wer_vs_rtf([r.to_json() for r in results], Path(args.plot))
         _say(f"wrote {args.plot}")
     return 0
 
@@ -269,15 +300,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         tree = build_tree(model.mods)
         plans = [make_preset(name, tree) for name in ("tutorial", "all-dynamic", "bf16")]
         experiments = run_compare(model, plans, dataset, settings, HistoryStore(), progress=bar)
-    results = [e.result for e in experiments]
+    results = [e.bench for e in experiments]
     print(
         f"demo:whisper-tiny-en on the demo speech: {dataset.describe()}; "
-        f"{results[0]['threads']} threads"
+        f"{results[0].threads} threads"
     )
     print(format_comparison(results))
+    say_trust_notes(results)
     from speechquant.core.evaluation.plots import plot_wer_vs_rtf
 
-    plot_wer_vs_rtf(results, Path(args.plot))
+    plot_wer_vs_rtf([r.to_json() for r in results], Path(args.plot))
     _say(f"wrote {args.plot}")
     return 0
 

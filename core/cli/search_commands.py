@@ -22,8 +22,9 @@ from speechquant.core.data.datasets import open_dataset
 from speechquant.core.errors import DataError
 from speechquant.core.evaluation.bench import BenchSettings
 from speechquant.core.evaluation.history import HistoryStore
-from speechquant.core.evaluation.measure import OBJECTIVES
+from speechquant.core.evaluation.measure import OBJECTIVES, Measurement
 from speechquant.core.evaluation.metrics import DEFAULT_NORMALIZER, NORMALIZERS
+from speechquant.core.machine import MachineInfo
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.quantization.schemes import search_candidates
 from speechquant.core.quantization.settings import ENGINES
@@ -131,11 +132,10 @@ def add_search_parsers(sub: Any, source_help: str, data_help: str) -> None:
     p.add_argument("--eval-n", type=int, help="evaluation split size (default: the rest)")
     p.add_argument("--max-evals", type=int, default=30, help="plans measured at most (30)")
     p.add_argument(
-        "--min-gain",
-        type=float,
-        default=0.02,
-        help="relative speed gain a move must bring to be kept (0.02: smaller gains are within "
-        "timing noise); with --objective size any reduction counts",
+        "--confidence",
+        action="store_true",
+        help="budget rule: the upper end of the 95 %% ΔWER interval must stay within the budget "
+        "(default: the point estimate; the report shows both)",
     )
     p.add_argument(
         "--duel-rounds",
@@ -174,6 +174,28 @@ def _write_json(data: Any, target: str) -> None:
         _say(f"wrote {target}")
 
 
+def _say_notes(measurements: list[Measurement], machine: dict[str, Any] | None) -> None:
+    """Busy-machine and pairing warnings of the measurements (each once), and the machine."""
+    seen: list[str] = []
+    busy = 0
+    for m in measurements:
+        if m.bench is not None and m.bench.load is not None and m.bench.load.busy:
+            busy += 1
+        for text in m.comparison.warnings if m.comparison else []:
+            if text not in seen:
+                seen.append(text)
+    if busy:
+        _say(
+            f"warning: the machine was busy during {busy} of {len(measurements)} measurements "
+            "(other processes took CPU time); speed-ups are paired, absolute RTFs are not reliable"
+        )
+    for text in seen:
+        _say(f"warning: {text}")
+    if machine:
+        info = MachineInfo.from_json(machine)
+        _say(f"measured on {info.label()} (machine {info.key})")
+
+
 @contextmanager
 def _resumable(history: HistoryStore | None) -> Iterator[None]:
     try:
@@ -198,6 +220,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         )  # fmt: skip
     if result.calibration_ids:
         _say(f"static units calibrated on: {', '.join(result.calibration_ids)}")
+    _say_notes([r.single for r in result.rows], result.machine)
     print(f"{model.source} on {len(result.ids)} utterances of {args.data}")
     print(format_sensitivity(result, worst=args.worst))
     if args.json:
@@ -216,7 +239,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         search_n=args.search_n,
         eval_n=args.eval_n,
         max_evals=args.max_evals,
-        min_gain=args.min_gain,
+        confidence=args.confidence,
         duel_rounds=args.duel_rounds,
         leave_one_out=args.loo,
         quant=quant,
@@ -231,6 +254,9 @@ def cmd_search(args: argparse.Namespace) -> int:
             model, dataset, settings, history, bench=bench, units=_units(model, args), progress=bar
         )
     _say(f"calibration utterances: {', '.join(result.calibration_ids) or 'none needed'}")
+    _say_notes(
+        [result.evaluation, *[s.measurement for s in result.steps]], result.sensitivity.machine
+    )
     print(
         f"{model.source}: objective {settings.objective}, budget "
         f"{settings.max_wer_increase:+.2f} WER points; search split {len(result.sensitivity.ids)}"

@@ -1,4 +1,6 @@
-"""Measure one model on one dataset: WER, end-to-end and encoder-only RTF, size, memory."""
+"""Measure models on one dataset: WER, end-to-end and encoder-only RTF, size, memory, load.
+
+Models compared are timed together (:func:`paired_benchmark`), never against older timings."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ import io
 import resource
 import statistics
 import time
+import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import IO, Any, cast
@@ -15,7 +19,10 @@ from torch import nn
 
 from speechquant.core.data.datasets import Dataset, SkippedItem, Utterance, iter_loaded
 from speechquant.core.errors import DataError
+from speechquant.core.evaluation.load import LoadMonitor, LoadReport
 from speechquant.core.evaluation.metrics import NORMALIZERS, compute_wer
+from speechquant.core.evaluation.results import BenchResult, UtteranceRow, with_wer_interval
+from speechquant.core.machine import MachineInfo, this_machine
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import CancelToken, ProgressCallback, check, report
 
@@ -45,6 +52,10 @@ BENCH_KEYS = [
     "speechbrain_version",
     "started_at",
 ]
+"""The keys of ``bench --json`` before intervals, machine and load were added."""
+
+RESULT_KEYS = [*BENCH_KEYS, "wer_ci", "machine", "load", "timing_session", "comparison"]
+"""Every key of a ``bench --json`` object (``comparison`` is ``null`` for the float model)."""
 
 
 @dataclass
@@ -120,6 +131,98 @@ def _timed(fn: Any, repeats: int) -> tuple[Any, float]:
     return result, statistics.median(times)
 
 
+def timing_order(n_models: int, index: int) -> list[int]:
+    """The order the models run on utterance ``index``: forward on even, reversed on odd.
+
+    Two models give A B, B A, A B …, so a drift in background load costs both alike.
+    """
+    order = list(range(n_models))
+    return order if index % 2 == 0 else order[::-1]
+
+
+def _engine_of(model: LoadedModel) -> str | None:
+    plan = model.plan
+    return None if plan is None or plan.is_float() else str(plan.settings.engine)
+
+
+def _select(engine: str | None) -> None:
+    if engine is not None:
+        from speechquant.core.quantization.apply import set_engine
+
+        set_engine(engine)
+
+
+def paired_benchmark(
+    models: Sequence[LoadedModel],
+    dataset: Dataset,
+    settings: BenchSettings | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> list[BenchResult]:
+    """Measure ``models`` on ``dataset`` together, one ``bench --json`` result each.
+
+    After warm-up (each model on the first ``warmup`` utterances) every utterance is
+    transcribed (and encoded) by each model back to back, in the order :func:`timing_order`
+    gives, so that load from other processes hits all of them alike; the results share one
+    ``timing_session`` and their speed-ups may be divided. Each utterance is timed ``repeats``
+    times (median kept). Unreadable audio is skipped and listed.
+    """
+    settings = settings or BenchSettings()
+    if not models:
+        raise ValueError("paired_benchmark needs at least one model")
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    data = dataset.first(settings.limit) if settings.limit is not None else dataset
+    rate = models[0].sample_rate
+    engines = [_engine_of(m) for m in models]
+    names = [m.plan.name if m.plan is not None else "float" for m in models]
+    stage = "benchmarking " + " vs ".join(names)
+    monitor = LoadMonitor().start()
+    warm = data.first(settings.warmup) if settings.warmup else None
+    if warm is not None:
+        for _, wav in iter_loaded(warm, rate, cancel=cancel):
+            for model, engine in zip(models, engines, strict=True):
+                _select(engine)
+                try:
+                    model.transcribe(wav)
+                    if settings.encoder_rtf:
+                        model.encode_windows(wav)
+                except Exception:  # noqa: S112 - the same utterance is measured (and skipped) below
+                    continue
+    rows: list[list[UtteranceRow]] = [[] for _ in models]
+    loaded = iter_loaded(data, rate, progress=progress, cancel=cancel, stage=stage)
+    for index, (utterance, wav) in enumerate(loaded):
+        measured: dict[int, UtteranceRow] = {}
+        for k in timing_order(len(models), index):
+            check(cancel)
+            _select(engines[k])
+            try:
+                measured[k] = _measure(models[k], utterance, wav, settings)
+            except (
+                Exception
+            ) as exc:  # one utterance's failure is its skip reason, not the run's end
+                who = f"{names[k]}: " if len(models) > 1 else ""
+                data.skipped.append(SkippedItem(utterance.id, who + transcription_failure(exc)))
+                break
+        else:  # every model transcribed it: the rows stay paired utterance by utterance
+            for k, row in measured.items():
+                rows[k].append(row)
+    if not rows[0]:
+        raise DataError(_nothing_transcribed(data))
+    report(progress, len(data), len(data), stage)
+    load = monitor.stop()
+    session = uuid.uuid4().hex
+    machine = this_machine(torch.get_num_threads())
+    results = []
+    for model, engine, model_rows in zip(models, engines, rows, strict=True):
+        results.append(
+            _result(model, engine, model_rows, data, settings, started_at, load, machine, session)
+        )
+    return results
+
+
 def benchmark(
     model: LoadedModel,
     dataset: Dataset,
@@ -127,83 +230,79 @@ def benchmark(
     *,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
-) -> dict[str, Any]:
-    """Transcribe ``dataset`` with ``model`` and return the ``bench --json`` object.
+) -> BenchResult:
+    """Transcribe ``dataset`` with ``model`` alone and return its ``bench --json`` result.
 
-    Each utterance is transcribed ``repeats`` times (median time kept) after ``warmup``
-    untimed runs on the first utterances. Unreadable audio is skipped and listed.
+    Its timings pair with no other run; compare plans with :func:`paired_benchmark`.
     """
-    settings = settings or BenchSettings()
-    if settings.threads is not None:
-        torch.set_num_threads(settings.threads)
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    data = dataset.first(settings.limit) if settings.limit is not None else dataset
-    rate = model.sample_rate
-    stage = "benchmarking" + (f" {model.plan.name}" if model.plan is not None else " float")
-    warm = data.first(settings.warmup) if settings.warmup else None
-    if warm is not None:
-        for _, wav in iter_loaded(warm, rate, cancel=cancel):
-            try:
-                model.transcribe(wav)
-                if settings.encoder_rtf:
-                    model.encode_windows(wav)
-            except Exception:  # noqa: S112 - the same utterance is measured (and skipped) below
-                continue
-    rows: list[dict[str, Any]] = []
-    encoder_seconds = 0.0
-    for utterance, wav in iter_loaded(data, rate, progress=progress, cancel=cancel, stage=stage):
-        check(cancel)
-        try:
-            row = _measure(model, utterance, wav, settings)
-            if settings.encoder_rtf:
-                _, seconds = _timed(lambda wav=wav: model.encode_windows(wav), settings.repeats)
-                encoder_seconds += seconds
-        except Exception as exc:  # one utterance's failure is its skip reason, not the run's end
-            data.skipped.append(SkippedItem(utterance.id, transcription_failure(exc)))
-            continue
-        rows.append(row)
-    if not rows:
-        raise DataError(_nothing_transcribed(data))
-    report(progress, len(data), len(data), stage)
-    wer = compute_wer([(r["id"], r["ref"], r["hyp"]) for r in rows], settings.normalizer)
-    audio_seconds = sum(r["audio_seconds"] for r in rows)
+    return paired_benchmark([model], dataset, settings, progress=progress, cancel=cancel)[0]
+
+
+def _result(
+    model: LoadedModel,
+    engine: str | None,
+    rows: list[UtteranceRow],
+    data: Dataset,
+    settings: BenchSettings,
+    started_at: str,
+    load: LoadReport,
+    machine: MachineInfo,
+    session: str,
+) -> BenchResult:
+    wer = compute_wer([(r.id, r.ref, r.hyp) for r in rows], settings.normalizer)
+    for row, score in zip(rows, wer.utterances, strict=True):
+        row.errors, row.ref_words = score.errors, score.ref_words
+    audio_seconds = sum(r.audio_seconds for r in rows)
+    encoder = sum(r.encoder_seconds or 0.0 for r in rows)
     plan = model.plan
-    return {
-        "source": model.source,
-        "plan": plan.to_dict() if plan is not None else None,
-        "scheme_summary": plan.summary() if plan is not None else {},
-        "engine": torch.backends.quantized.engine,
-        "threads": torch.get_num_threads(),
-        "n_utterances": len(rows),
-        "audio_seconds": audio_seconds,
-        **wer.summary(),
-        "rtf": sum(r["seconds"] for r in rows) / audio_seconds,
-        "rtf_encoder": encoder_seconds / audio_seconds if settings.encoder_rtf else None,
-        "warmup": settings.warmup,
-        "repeats": settings.repeats,
-        "model_bytes": model_bytes(model.mods),
-        "file_bytes": state_dict_bytes(model.mods),
-        "peak_rss_bytes": peak_rss_bytes(),
-        "skipped": [s.to_dict() for s in data.skipped],
-        "utterances": rows,
-        "torch_version": torch.__version__,
-        "speechbrain_version": _speechbrain_version(),
-        "started_at": started_at,
-    }
+    result = BenchResult(
+        source=model.source,
+        plan=plan.to_dict() if plan is not None else None,
+        scheme_summary=plan.summary() if plan is not None else {},
+        engine=engine or torch.backends.quantized.engine,
+        threads=torch.get_num_threads(),
+        n_utterances=len(rows),
+        audio_seconds=audio_seconds,
+        insertions=wer.insertions,
+        deletions=wer.deletions,
+        substitutions=wer.substitutions,
+        ref_words=wer.ref_words,
+        wer=wer.wer,
+        rtf=sum(r.seconds for r in rows) / audio_seconds,
+        rtf_encoder=encoder / audio_seconds if settings.encoder_rtf else None,
+        warmup=settings.warmup,
+        repeats=settings.repeats,
+        model_bytes=model_bytes(model.mods),
+        file_bytes=state_dict_bytes(model.mods),
+        peak_rss_bytes=peak_rss_bytes(),
+        skipped=[s.to_dict() for s in data.skipped],
+        utterances=rows,
+        torch_version=torch.__version__,
+        speechbrain_version=_speechbrain_version(),
+        started_at=started_at,
+        machine=machine,
+        load=load,
+        timing_session=session,
+    )
+    return with_wer_interval(result, settings.normalizer)
 
 
 def _measure(
     model: LoadedModel, utterance: Utterance, wav: torch.Tensor, settings: BenchSettings
-) -> dict[str, Any]:
+) -> UtteranceRow:
     transcript, seconds = _timed(lambda: model.transcribe_windows(wav), settings.repeats)
-    return {
-        "id": utterance.id,
-        "ref": utterance.ref,
-        "hyp": transcript.text,
-        "seconds": seconds,
-        "audio_seconds": wav.numel() / model.sample_rate,
-        "chunks": transcript.chunking(model.sample_rate),
-    }
+    encoder = None
+    if settings.encoder_rtf:
+        _, encoder = _timed(lambda: model.encode_windows(wav), settings.repeats)
+    return UtteranceRow(
+        id=utterance.id,
+        ref=utterance.ref,
+        hyp=transcript.text,
+        seconds=seconds,
+        audio_seconds=wav.numel() / model.sample_rate,
+        encoder_seconds=encoder,
+        chunks=transcript.chunking(model.sample_rate),
+    )
 
 
 def transcription_failure(exc: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""Experiments: quantize -> calibrate -> benchmark against a cached float baseline, recorded in history.
+"""Experiments: quantize -> calibrate -> benchmark paired with the float model, recorded in history.
 
 The CLI and the GUI both run experiments through :func:`run_experiment` and :func:`run_compare`.
 """
@@ -21,8 +21,9 @@ from speechquant.core.data.datasets import (
     split_calibration,
 )
 from speechquant.core.errors import CalibrationError, DataError, SpeechquantWarning
-from speechquant.core.evaluation.bench import BenchSettings, benchmark
+from speechquant.core.evaluation.bench import BenchSettings, benchmark, paired_benchmark
 from speechquant.core.evaluation.history import HistoryStore, make_cache_key, new_group_id
+from speechquant.core.evaluation.results import BenchResult, compare, comparison_rows
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import CancelToken, ProgressCallback
 from speechquant.core.quantization.apply import apply_plan
@@ -34,12 +35,17 @@ from speechquant.core.quantization.schemes import get_scheme
 class ExperimentResult:
     """A benchmark result, the run id and group it was stored under, the calibration ids used."""
 
-    result: dict[str, Any]
+    bench: BenchResult
     run_id: int | None
     calibration_ids: list[str] = field(default_factory=list)
     baseline_cached: bool = False
     model: LoadedModel | None = None
     group_id: str | None = None
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The ``bench --json`` object."""
+        return self.bench.to_json()
 
 
 def needs_calibration(plan: Plan) -> bool:
@@ -120,30 +126,69 @@ def run_baseline(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> ExperimentResult:
-    """The float model's figures, reused from history when the same run was made before."""
+    """The float model's figures, reused from history when the same run was made before.
+
+    A reused baseline supplies WER and transcripts; its timings never pair with a new run's.
+    """
     key = baseline_key(model, dataset, settings)
     if history is not None and reuse:
-        cached = history.find_baseline(key)
+        cached = history.find_cached(key)
         if cached is not None:
-            meta = cached.pop("history", {})
             return ExperimentResult(
-                cached,
-                meta.get("id"),
+                cached.result,
+                cached.meta.id,
                 baseline_cached=True,
                 model=model,
-                group_id=meta.get("group_id") or group_id,
+                group_id=cached.meta.group_id or group_id,
             )
     result = benchmark(model, dataset, settings, progress=progress, cancel=cancel)
     run_id = None
     if history is not None:
         run_id = history.add_run(
-            result,
+            result.to_json(),
             kind="baseline",
             settings={**settings.to_dict(), "data": dataset.source},
             group_id=group_id,
             cache_key=key,
         )
     return ExperimentResult(result, run_id, model=model, group_id=group_id)
+
+
+def _store_session(
+    model: LoadedModel,
+    dataset: Dataset,
+    settings: BenchSettings,
+    history: HistoryStore | None,
+    results: list[BenchResult],
+    calibration: list[list[str]],
+    group_id: str | None,
+    kind: str,
+    store_float: bool = True,
+) -> list[ExperimentResult]:
+    """Compare each plan of one timing session with its float model; store them (and the float
+    model's result when ``store_float``); baseline first."""
+    float_result, plan_results = results[0], results[1:]
+    for result in plan_results:
+        result.comparison = compare(
+            float_result, result, timing_base=float_result,
+            normalizer=settings.normalizer,
+        )  # fmt: skip
+    stored = []
+    for i, result in enumerate(results):
+        run_id = None
+        if history is not None and (i or store_float):
+            ids = calibration[i - 1] if i else []
+            run_id = history.add_run(
+                result.to_json(),
+                kind="baseline" if i == 0 else kind,
+                settings={**settings.to_dict(), "data": dataset.source, "calibration_ids": ids},
+                group_id=group_id,
+                cache_key=baseline_key(model, dataset, settings) if i == 0 else None,
+            )
+        ids = calibration[i - 1] if i else []
+        stored.append(ExperimentResult(result, run_id, ids, group_id=group_id))
+    stored[0].model = model
+    return stored
 
 
 def run_experiment(
@@ -158,19 +203,23 @@ def run_experiment(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> ExperimentResult:
-    """Quantize ``model`` by ``plan``, calibrate, benchmark and record the run."""
+    """Quantize ``model`` by ``plan``, calibrate, benchmark it paired with the float model, record it.
+
+    The result's ``comparison`` holds ΔWER and the speed-ups against the float model timed in
+    the same session (its ``baseline_started_at``); only the plan's result is stored.
+    """
     evaluated = dataset.first(settings.limit) if settings.limit is not None else dataset
     variant, calib_ids = quantize_model(model, plan, evaluated, settings, progress, cancel)
-    result = benchmark(variant, evaluated, settings, progress=progress, cancel=cancel)
-    run_id = None
-    if history is not None:
-        run_id = history.add_run(
-            result,
-            kind=kind,
-            settings={**settings.to_dict(), "data": dataset.source, "calibration_ids": calib_ids},
-            group_id=group_id,
-        )
-    return ExperimentResult(result, run_id, calib_ids, model=variant, group_id=group_id)
+    results = paired_benchmark(
+        [model, variant], evaluated, settings, progress=progress, cancel=cancel
+    )
+    group = group_id or new_group_id()
+    stored = _store_session(
+        model, dataset, settings, history, results, [calib_ids], group, kind, store_float=False
+    )
+    experiment = stored[1]
+    experiment.model = variant
+    return experiment
 
 
 def run_compare(
@@ -183,66 +232,33 @@ def run_compare(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> list[ExperimentResult]:
-    """The float baseline followed by each plan, grouped in history as one compare run."""
-    group = new_group_id()
-    results = [
-        run_baseline(
-            model, dataset, settings, history, group_id=group, progress=progress, cancel=cancel
-        )
-    ]
+    """The float model and each plan timed together in one session, stored as one compare group.
+
+    All variants are built first and kept in memory while they are timed utterance by utterance.
+    """
+    evaluated = dataset.first(settings.limit) if settings.limit is not None else dataset
+    variants: list[LoadedModel] = []
+    calibration: list[list[str]] = []
     for plan in plans:
-        experiment = run_experiment(
-            model,
-            plan,
-            dataset,
-            settings,
-            history,
-            group_id=group,
-            kind="compare",
-            progress=progress,
-            cancel=cancel,
-        )
-        experiment.model = None
-        results.append(experiment)
-    return results
+        variant, calib_ids = quantize_model(model, plan, evaluated, settings, progress, cancel)
+        variants.append(variant)
+        calibration.append(calib_ids)
+    results = paired_benchmark(
+        [model, *variants], evaluated, settings, progress=progress, cancel=cancel
+    )
+    return _store_session(
+        model, dataset, settings, history, results, calibration, new_group_id(), "compare"
+    )
 
 
-def comparison_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per result: WER, ΔWER, RTF, speed-up and size ratio against the first (the baseline)."""
-    base = results[0]
-    rows = []
-    for result in results:
-        plan = result.get("plan")
-        rows.append(
-            {
-                "name": plan["name"] if plan else "float32",
-                "wer": result["wer"],
-                "delta_wer": result["wer"] - base["wer"],
-                "rtf": result["rtf"],
-                "rtf_encoder": result["rtf_encoder"],
-                "speedup": base["rtf"] / result["rtf"] if result["rtf"] else float("nan"),
-                "encoder_speedup": (
-                    base["rtf_encoder"] / result["rtf_encoder"]
-                    if result.get("rtf_encoder") and base.get("rtf_encoder")
-                    else None
-                ),
-                "model_bytes": result["model_bytes"],
-                "size_ratio": base["model_bytes"] / result["model_bytes"],
-            }
-        )
-    return rows
-
-
-def format_comparison(results: Sequence[dict[str, Any]]) -> str:
-    header = f"{'model':<16}{'WER %':>8}{'ΔWER':>8}{'RTF':>9}{'speed-up':>10}{'enc RTF':>9}{'enc x':>7}{'size MB':>9}{'size x':>8}"
-    lines = [header, "-" * len(header)]
-    for row in comparison_rows(results):
-        enc = row["rtf_encoder"]
-        enc_x = row["encoder_speedup"]
-        lines.append(
-            f"{row['name']:<16}{row['wer']:>8.2f}{row['delta_wer']:>+8.2f}{row['rtf']:>9.4f}"
-            f"{row['speedup']:>9.2f}x{(f'{enc:.4f}' if enc is not None else '-'):>9}"
-            f"{(f'{enc_x:.2f}x' if enc_x is not None else '-'):>7}"
-            f"{row['model_bytes'] / 1e6:>9.1f}{row['size_ratio']:>7.2f}x"
-        )
-    return "\n".join(lines)
+__all__ = [
+    "ExperimentResult",
+    "baseline_key",
+    "calibration_set",
+    "comparison_rows",
+    "needs_calibration",
+    "quantize_model",
+    "run_baseline",
+    "run_compare",
+    "run_experiment",
+]

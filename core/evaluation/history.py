@@ -21,6 +21,7 @@ from typing import Any
 
 from speechquant.core.errors import HistoryError
 from speechquant.core.evaluation.history_rows import damaged, is_number, summary_usable
+from speechquant.core.evaluation.results import BenchResult, RunMeta, StoredRun
 from speechquant.core.paths import data_dir
 
 SCHEMA_VERSION = 1
@@ -266,7 +267,7 @@ class HistoryStore:
 
         ``kind`` is ``"bench"`` or ``"compare"``; a compare run stores its baseline and each plan
         with the same ``group_id`` (see :func:`new_group_id`). ``cache_key`` marks a float baseline
-        that :meth:`find_baseline` can return later. ``settings`` is the run's setup as a dict;
+        that :meth:`find_cached` can return later. ``settings`` is the run's setup as a dict;
         its ``"data"`` entry (the DATA evaluated) shows as :attr:`RunSummary.data`. Non-JSON
         values are stored as strings.
         """
@@ -361,7 +362,8 @@ class HistoryStore:
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         """The stored ``bench --json`` object incl. utterances, plus ``result["history"]``
-        (``id, kind, group_id, cache_key, settings, recorded_at``)."""
+        (``id, kind, group_id, cache_key, settings, recorded_at``); :meth:`load_run` gives
+        the same as a :class:`~.results.StoredRun` that keeps the two apart."""
         with self._connect() as conn:
             return self._load(conn, run_id)
 
@@ -371,8 +373,9 @@ class HistoryStore:
             sql = "SELECT id FROM runs WHERE group_id = ? ORDER BY id"
             return [self._load(conn, row[0]) for row in conn.execute(sql, (group_id,)).fetchall()]
 
-    def find_baseline(self, key: str) -> dict[str, Any] | None:
-        """The newest run stored with ``cache_key=key`` (as :meth:`get_run` gives it), or ``None``."""
+    def find_cached(self, key: str) -> StoredRun | None:
+        """The newest measurement stored with ``cache_key=key`` (a float baseline or a plan
+        measured by sensitivity or search), as :meth:`load_run` gives it, or ``None``."""
         with self._connect() as conn:
             row = conn.execute(
                 "SELECT id FROM runs WHERE cache_key = ? ORDER BY started_ts DESC, id DESC LIMIT 1",
@@ -381,10 +384,14 @@ class HistoryStore:
             if row is None:
                 return None
             try:
-                return self._load(conn, row[0])
+                return _stored(self._load(conn, row[0]))
             except HistoryError as exc:
                 damaged(row[0], f"{exc}; the float baseline is measured again")
                 return None
+
+    def load_run(self, run_id: int) -> StoredRun:
+        """One stored run as a typed result with the history's metadata beside it."""
+        return _stored(self.get_run(run_id))
 
     def _load(self, conn: sqlite3.Connection, run_id: int) -> dict[str, Any]:
         row = conn.execute(
@@ -421,3 +428,8 @@ class HistoryStore:
             recorded_at=recorded_at,
         )  # fmt: skip
         return result
+
+
+def _stored(data: dict[str, Any]) -> StoredRun:
+    meta = data.pop(META_KEY)
+    return StoredRun(result=BenchResult.from_json(data), meta=RunMeta(**meta))

@@ -6,102 +6,32 @@ soon as it finishes under a key made of the source, the utterance ids, the bench
 plan's entries and quantization settings and (for static plans) the calibration utterance ids.
 Asking again for the same measurement returns the stored one, so an interrupted analysis resumes
 where it stopped.
+
+Every plan is timed together with the float model (:func:`~.bench.paired_benchmark`), so its
+speed-ups come from one session; the float baseline (from the history when stored) supplies the
+WER and transcripts that ΔWER is counted against. A stored measurement keeps the speed-ups of its
+own session when it was timed on this machine.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import asdict, replace
 
 import torch
 
 from speechquant.core.data.datasets import Dataset, iter_loaded
-from speechquant.core.evaluation.bench import BenchSettings, benchmark
+from speechquant.core.evaluation.bench import BenchSettings, paired_benchmark, timing_order
 from speechquant.core.evaluation.experiment import calibration_set, needs_calibration, run_baseline
 from speechquant.core.evaluation.history import HistoryStore, make_cache_key
-from speechquant.core.evaluation.metrics import compute_wer
+from speechquant.core.evaluation.measurement import OBJECTIVES, Measurement, UtteranceChange
+from speechquant.core.evaluation.results import BenchResult, Comparison, compare, utterance_counts
+from speechquant.core.evaluation.stats import SpeedUp, speedup_interval
+from speechquant.core.machine import this_machine
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import CancelToken, ProgressCallback, check, report
 from speechquant.core.quantization.apply import apply_plan, set_engine
 from speechquant.core.quantization.plan import Plan
-
-OBJECTIVES = {"rtf": "rtf", "rtf-encoder": "rtf_encoder", "size": "model_bytes"}
-"""Objective name -> the bench figure it minimizes."""
-
-
-@dataclass(frozen=True)
-class UtteranceChange:
-    """One utterance whose transcript differs from the float model's."""
-
-    id: str
-    ref: str
-    base_hyp: str
-    hyp: str
-    base_errors: int
-    errors: int
-    ref_words: int
-
-    @property
-    def delta(self) -> int:
-        """Word errors added (negative: removed) against the float model."""
-        return self.errors - self.base_errors
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "delta": self.delta}
-
-
-@dataclass
-class Measurement:
-    """One plan (or the float model) measured on the measurer's utterances."""
-
-    label: str
-    kind: str
-    """``baseline``, ``single`` (one unit), ``loo`` (all but one), ``all``, ``candidate``…"""
-    wer: float
-    delta_wer: float
-    rtf: float
-    rtf_encoder: float | None
-    model_bytes: int
-    speedup: float
-    encoder_speedup: float | None
-    bytes_saved: int
-    n_utterances: int
-    unit: str | None = None
-    scheme: str | None = None
-    plan: Plan | None = None
-    changes: list[UtteranceChange] = field(default_factory=list)
-    """Utterances whose transcript changed, most word errors added first."""
-    cached: bool = False
-    run_id: int | None = None
-    result: dict[str, Any] = field(default_factory=dict, repr=False)
-    """The full ``bench --json`` object."""
-
-    def worst(self, n: int = 3) -> list[UtteranceChange]:
-        """The ``n`` utterances that gained the most word errors."""
-        return [c for c in self.changes if c.delta > 0][:n]
-
-    def objective(self, name: str) -> float:
-        value = getattr(self, OBJECTIVES[name])
-        return float("inf") if value is None else float(value)
-
-    def to_dict(self, changes: bool = True) -> dict[str, Any]:
-        data = {
-            key: getattr(self, key)
-            for key in (
-                "label", "kind", "unit", "scheme", "wer", "delta_wer", "rtf", "rtf_encoder",
-                "model_bytes", "speedup", "encoder_speedup", "bytes_saved", "n_utterances",
-                "cached", "run_id",
-            )
-        }  # fmt: skip
-        data["plan"] = self.plan.to_dict() if self.plan is not None else None
-        if changes:
-            data["changes"] = [c.to_dict() for c in self.changes]
-        return data
-
-
-def _ratio(base: float | None, value: float | None) -> float | None:
-    return base / value if base and value else None
 
 
 class PlanMeasurer:
@@ -140,6 +70,7 @@ class PlanMeasurer:
         self._memo: dict[str, Measurement] = {}
         self._variants: dict[str, LoadedModel] = {}
         self._split_waves: list[torch.Tensor] | None = None
+        self._machine: str | None = None
 
     def calibration(
         self, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
@@ -195,19 +126,24 @@ class PlanMeasurer:
                 progress=progress,
                 cancel=cancel,
             )
-            result = experiment.result
-            scores = compute_wer(
-                [(u["id"], u["ref"], u["hyp"]) for u in result["utterances"]],
-                self.bench.normalizer,
-            ).utterances
+            result = experiment.bench
             self._base_scores = {
-                s.id: (u["hyp"], s.errors)
-                for s, u in zip(scores, result["utterances"], strict=True)
+                u.id: (u.hyp, counts[0])
+                for u, counts in zip(
+                    result.utterances,
+                    utterance_counts(result, self.bench.normalizer).values(),
+                    strict=True,
+                )
             }
-            self._base = self._measurement(result, "float32", "baseline", None, None, None)
+            self._base = self._measurement(result, None, "float32", "baseline", None, None, None)
             self._base.cached = experiment.baseline_cached
             self._base.run_id = experiment.run_id
         return self._base
+
+    def _machine_key(self) -> str:
+        if self._machine is None:
+            self._machine = this_machine().key
+        return self._machine
 
     def measure(
         self,
@@ -220,11 +156,12 @@ class PlanMeasurer:
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> Measurement:
-        """``plan`` measured here: from the history if stored, else benchmarked and stored."""
+        """``plan`` measured here: from the history if stored, else benchmarked paired with the
+        float model and stored."""
         check(cancel)
-        self.baseline(progress, cancel)
+        base = self.baseline(progress, cancel)
+        assert base.bench is not None
         if plan.is_float():
-            base = self.baseline()
             return replace(base, label=label, kind=kind, unit=unit, scheme=scheme, plan=plan)
         key = self.key(plan)
         if key in self._memo:
@@ -232,22 +169,46 @@ class PlanMeasurer:
             return replace(
                 self._memo[key], label=label, kind=kind, unit=unit, scheme=scheme, plan=plan
             )
-        cached = self.history.find_baseline(key) if self.history and self.reuse else None
+        cached = self.history.find_cached(key) if self.history and self.reuse else None
         if cached is not None:
-            meta = cached.pop("history", {})
             self.reused += 1
-            found = self._measurement(cached, label, kind, unit, scheme, plan)
-            found.cached, found.run_id = True, meta.get("id")
+            stored = cached.result
+            notes = []
+            if stored.machine_key != self._machine_key():
+                where = "before machines were recorded" if stored.machine is None else (
+                    f"on {stored.machine.label()}"
+                )  # fmt: skip
+                notes.append(f"reused measurement was timed {where}: its speed-ups are not used")
+                stored.comparison = None
+            comparison = compare(base.bench, stored, normalizer=self.bench.normalizer)
+            comparison.warnings += notes
+            found = self._measurement(stored, comparison, label, kind, unit, scheme, plan)
+            found.cached, found.run_id = True, cached.meta.id
             self._memo[key] = found
             return found
         waves = self._waves_for(plan, progress, cancel)
         variant = self.variant(plan, progress, cancel)
-        set_engine(plan.settings.engine)
-        result = benchmark(variant, self.dataset, self.bench, progress=progress, cancel=cancel)
+        float_side, result = paired_benchmark(
+            [self.model, variant], self.dataset, self.bench, progress=progress, cancel=cancel
+        )
+        comparison = compare(
+            base.bench, result, timing_base=float_side, normalizer=self.bench.normalizer
+        )
+        changed = [
+            u.id
+            for u in float_side.utterances
+            if u.id in self._base_scores and u.hyp != self._base_scores[u.id][0]
+        ]
+        if changed:
+            comparison.warnings.append(
+                f"the float model's transcripts differ from the baseline's on {len(changed)} "
+                f"utterance(s) ({', '.join(changed[:3])}): decoding is not deterministic here"
+            )
+        result.comparison = comparison
         run_id = None
         if self.history is not None:
             run_id = self.history.add_run(
-                result,
+                result.to_json(),
                 kind=self.kind,
                 settings={
                     **self.bench.to_dict(),
@@ -261,7 +222,7 @@ class PlanMeasurer:
                 cache_key=key,
             )
         self.computed += 1
-        found = self._measurement(result, label, kind, unit, scheme, plan)
+        found = self._measurement(result, comparison, label, kind, unit, scheme, plan)
         found.run_id = run_id
         self._memo[key] = found
         return found
@@ -297,11 +258,12 @@ class PlanMeasurer:
         rounds: int = 1,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
-    ) -> float:
-        """The challenger's time over the incumbent's on these utterances (< 1: faster).
+    ) -> SpeedUp:
+        """The challenger's speed-up over the incumbent on these utterances, with its interval.
 
         Each utterance is transcribed (or only encoded) by both, back to back in alternating
-        order, so that load from other processes, which drifts over seconds, hits both alike.
+        order (A B, B A, …) after one warm-up each, so that load from other processes, which
+        drifts over seconds, hits both alike.
         """
         a = self.variant(incumbent, progress, cancel)
         b = self.variant(challenger, progress, cancel)
@@ -309,9 +271,9 @@ class PlanMeasurer:
             loaded = iter_loaded(self.dataset, self.model.sample_rate, cancel=cancel)
             self._split_waves = [w for _, w in loaded]
         waves = self._split_waves
-        pair = [(a, incumbent.settings.engine, 0), (b, challenger.settings.engine, 1)]
-        totals = [0.0, 0.0]
-        for variant, engine, _ in pair:  # warm-up
+        pair = [(a, incumbent.settings.engine), (b, challenger.settings.engine)]
+        times: list[list[float]] = [[], []]
+        for variant, engine in pair:  # warm-up
             set_engine(engine)
             (variant.encode if encoder_only else variant.transcribe)(waves[0])
         steps = rounds * len(waves)
@@ -319,58 +281,62 @@ class PlanMeasurer:
             check(cancel)
             report(progress, step, steps, "timing against the kept plan")
             wav = waves[step % len(waves)]
-            for variant, engine, side in pair if step % 2 == 0 else pair[::-1]:
+            for side in timing_order(2, step):
+                variant, engine = pair[side]
                 set_engine(engine)
                 start = time.perf_counter()
                 (variant.encode if encoder_only else variant.transcribe)(wav)
-                totals[side] += time.perf_counter() - start
+                times[side].append(time.perf_counter() - start)
         report(progress, steps, steps, "timing against the kept plan")
-        return totals[1] / totals[0]
+        return speedup_interval(times[0], times[1])
 
     def _measurement(
         self,
-        result: dict[str, Any],
+        result: BenchResult,
+        comparison: Comparison | None,
         label: str,
         kind: str,
         unit: str | None,
         scheme: str | None,
         plan: Plan | None,
     ) -> Measurement:
-        base = self._base.result if self._base is not None else result
-        scores = compute_wer(
-            [(u["id"], u["ref"], u["hyp"]) for u in result["utterances"]], self.bench.normalizer
-        ).utterances
+        base = self._base.bench if self._base is not None and self._base.bench else result
+        counts = utterance_counts(result, self.bench.normalizer)
         changes = []
-        for score, utt in zip(scores, result["utterances"], strict=True):
-            base_hyp, base_errors = self._base_scores.get(score.id, (utt["hyp"], score.errors))
-            if utt["hyp"] != base_hyp:
+        for utt in result.utterances:
+            errors, ref_words = counts[utt.id]
+            base_hyp, base_errors = self._base_scores.get(utt.id, (utt.hyp, errors))
+            if utt.hyp != base_hyp:
                 changes.append(
                     UtteranceChange(
-                        score.id,
-                        utt["ref"],
-                        base_hyp,
-                        utt["hyp"],
-                        base_errors,
-                        score.errors,
-                        score.ref_words,
-                    )  # fmt: skip
+                        utt.id, utt.ref, base_hyp, utt.hyp, base_errors, errors, ref_words
+                    )
                 )
         changes.sort(key=lambda c: (-c.delta, c.id))
+        if comparison is None:
+            speedup, encoder = 1.0, (1.0 if result.rtf_encoder is not None else None)
+        else:
+            speedup = float("nan") if comparison.speedup is None else comparison.speedup
+            encoder = comparison.speedup_encoder
         return Measurement(
             label=label,
             kind=kind,
-            wer=result["wer"],
-            delta_wer=result["wer"] - base["wer"],
-            rtf=result["rtf"],
-            rtf_encoder=result.get("rtf_encoder"),
-            model_bytes=result["model_bytes"],
-            speedup=_ratio(base["rtf"], result["rtf"]) or float("nan"),
-            encoder_speedup=_ratio(base.get("rtf_encoder"), result.get("rtf_encoder")),
-            bytes_saved=base["model_bytes"] - result["model_bytes"],
-            n_utterances=result["n_utterances"],
+            wer=result.wer,
+            delta_wer=0.0 if comparison is None else comparison.delta_wer,
+            rtf=result.rtf,
+            rtf_encoder=result.rtf_encoder,
+            model_bytes=result.model_bytes,
+            speedup=speedup,
+            encoder_speedup=encoder,
+            bytes_saved=base.model_bytes - result.model_bytes,
+            n_utterances=result.n_utterances,
             unit=unit,
             scheme=scheme,
             plan=plan,
             changes=changes,
-            result=result,
+            bench=result,
+            comparison=comparison,
         )
+
+
+__all__ = ["OBJECTIVES", "Measurement", "PlanMeasurer", "UtteranceChange"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from speechquant.core.errors import PlanError
+from speechquant.core.evaluation.results import Comparison
 from speechquant.core.quantization.presets import PRESETS, make_preset
 from speechquant.core.quantization.schemes import uses_engine
 from speechquant.core.quantization.settings import QuantSettings
@@ -43,12 +44,24 @@ class Estimates:
         self.base = sens.baseline.objective(objective)
 
     def gain(self, unit: str, scheme: str) -> float:
+        """Objective saved by this unit alone; a speed gain whose interval includes no change
+        counts as none (sizes are exact)."""
         row = self.sens.row(unit, scheme)
-        return 0.0 if row is None else self.base - row.single.objective(self.objective)
+        if row is None:
+            return 0.0
+        c = row.single.comparison
+        if self.objective != "size" and (c is None or not _speed_resolved(c, self.objective)):
+            return 0.0
+        return self.base - row.single.objective(self.objective)
 
     def cost(self, unit: str, scheme: str) -> float:
         row = self.sens.row(unit, scheme)
         return 0.0 if row is None else max(0.0, row.single.delta_wer)
+
+
+def _speed_resolved(c: Comparison, objective: str) -> bool:
+    ci = c.speedup_ci if objective == "rtf" else c.speedup_encoder_ci
+    return bool(ci) and not ci[0] <= 1.0 <= ci[1]
 
 
 def candidate_moves(

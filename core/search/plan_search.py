@@ -60,19 +60,34 @@ Greedy search with measured acceptance:
     scheme. Moves with a unit whose single ΔWER alone exceeds the budget are dropped. The rest
     are tried best gain per estimated ΔWER first; single-unit moves without estimated gain come
     last, biggest units first (a small unit's gain is often below the timing noise).
- 4. The first move is re-measured as a whole plan on the search split and kept only if its ΔWER
-    stays within the budget and it improves the objective: speed by at least min-gain
-    (relative), size by any amount (sizes are exact); a move not kept, or back to a scheme
-    the units left, is never tried. Moves are re-ranked after each kept one. Repeat until no
-    move is left or max-evals plans were measured.
-    Speed is compared by a paired timing (unless the measured RTFs differ by over 25%):
-    candidate and kept plan transcribe (rtf-encoder: encode) each search utterance back to
-    back in alternating order, so that load from other processes hits both alike.
+ 4. The first move is re-measured as a whole plan on the search split (paired with the float
+    model) and kept only if its ΔWER stays within the budget (the point estimate, or with
+    --confidence the upper end of its 95 % interval) and it improves the objective: speed
+    only when the 95 % interval of its speed-up over the kept plan lies above 1, size by any
+    amount (sizes are exact); a move not kept, or back to a scheme the units left, is never
+    tried. Moves are re-ranked after each kept one. Repeat until no move is left or max-evals
+    plans were measured. Single-unit speed gains whose interval includes 1 count as none.
+    Speed is compared by a paired timing: candidate and kept plan transcribe (rtf-encoder:
+    encode) each search utterance back to back in alternating order (A B, B A, ...), so that
+    load from other processes hits both alike (duel-rounds 0: the candidate's speed-up over
+    float must lie above the kept plan's, intervals apart).
  5. The kept plan is re-measured under each other engine; the best within the budget wins.
- 6. The winner is confirmed on the evaluation split against the float model there.
+ 6. The winner is confirmed on the evaluation split against the float model there; its
+    figures there, with their intervals, are the result.
 """
 
-_CLEAR = (0.75, 1.25)
+
+def _apart(m: Measurement, kept: Measurement, objective: str) -> bool:
+    """The candidate's speed-up over float lies above the kept plan's, intervals apart."""
+    mc, kc = m.comparison, kept.comparison
+    key = "speedup_ci" if objective == "rtf" else "speedup_encoder_ci"
+    low: list[float] | None = getattr(mc, key, None) if mc is not None else None
+    if not low:
+        return False
+    if kc is None:  # the kept plan is the float model
+        return low[0] > 1.0
+    high: list[float] | None = getattr(kc, key, None)
+    return high is not None and low[0] > high[1]
 
 
 def default_engines() -> tuple[str, ...]:
@@ -91,10 +106,8 @@ class SearchSettings:
     search_n: int = 20
     eval_n: int | None = None
     max_evals: int = 30
-    min_gain: float = 0.02
-    """Relative speed gain a move must bring to be kept; below 2 % a paired timing on 20
-    utterances cannot tell a neutral change from a gain, and every change kept is a WER risk.
-    (With the size objective any reduction counts: sizes are exact.)"""
+    confidence: bool = False
+    """Budget rule: the upper end of the ΔWER interval (True) or its point estimate (False)."""
     duel_rounds: int = 1
     """Paired timing passes of a candidate against the kept plan (0: compare bench figures)."""
     leave_one_out: bool = False
@@ -119,8 +132,21 @@ class SearchSettings:
             raise DataError("--search-n and --eval-n must be at least 1")
         check_settings(self.quant)
 
+    def budget_figure(self, m: Measurement) -> float:
+        """The ΔWER the budget is held against under this rule."""
+        return m.delta_wer_high() if self.confidence else m.delta_wer
+
+    def within_budget(self, m: Measurement) -> bool:
+        return self.budget_figure(m) <= self.max_wer_increase + 1e-9
+
+    @property
+    def budget_rule(self) -> str:
+        which = "upper end of the 95 % ΔWER interval" if self.confidence else "ΔWER"
+        return f"{which} <= {self.max_wer_increase:+.2f} WER points"
+
     def to_dict(self) -> dict[str, Any]:
         data = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "quant"}
+        data["budget_rule"] = self.budget_rule
         return {**data, "quant": Plan(settings=self.quant).to_dict()["settings"]}
 
 
@@ -136,6 +162,8 @@ class SearchStep:
     accepted: bool
     time_ratio: float | None = None
     """Its time over the kept plan's in a paired timing (< 1: faster), if one was run."""
+    vs_kept_ci: list[float] | None = None
+    """95 % interval of its speed-up over the kept plan in that paired timing."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -145,6 +173,7 @@ class SearchStep:
             "within_budget": self.within_budget,
             "accepted": self.accepted,
             "time_ratio": self.time_ratio,
+            "vs_kept_ci": self.vs_kept_ci,
             **self.measurement.to_dict(changes=False),
         }
 
@@ -167,7 +196,19 @@ class SearchResult:
 
     @property
     def within_budget_on_evaluation(self) -> bool:
-        return self.evaluation.delta_wer <= self.settings.max_wer_increase + 1e-9
+        return self.settings.within_budget(self.evaluation)
+
+    def headline(self) -> dict[str, Any]:
+        """The plan's figures on the evaluation split (the result), with their intervals."""
+        m = self.evaluation
+        c = m.comparison
+        return {
+            "split": "evaluation",
+            "n_utterances": m.n_utterances,
+            "wer": m.wer,
+            "wer_ci": m.wer_ci,
+            "comparison": None if c is None else c.to_json(),
+        }
 
     def evaluated(self) -> list[Measurement]:
         """Every plan tried on the search split (the first is the float model)."""
@@ -175,13 +216,15 @@ class SearchResult:
 
     def pareto(self) -> list[int]:
         """Indices into :meth:`evaluated` on the WER-vs-RTF Pareto front, by RTF."""
-        return pareto_front([(m.rtf, m.wer) for m in self.evaluated()])
+        return pareto_front([(m.objective("rtf"), m.wer) for m in self.evaluated()])
 
     def to_dict(self) -> dict[str, Any]:
         evaluated = self.evaluated()
         return {
             "source": self.search_baseline.result.get("source"),
+            "machine": self.sensitivity.machine,
             "algorithm": ALGORITHM,
+            "headline": self.headline(),
             "settings": self.settings.to_dict(),
             "plan": self.plan.to_dict(),
             "assignment": self.assignment,
@@ -197,7 +240,11 @@ class SearchResult:
             },
             "steps": [s.to_dict() for s in self.steps],
             "pareto": [
-                {"label": evaluated[i].label, "wer": evaluated[i].wer, "rtf": evaluated[i].rtf}
+                {
+                    "label": evaluated[i].label,
+                    "wer": evaluated[i].wer,
+                    "relative_time": evaluated[i].objective("rtf"),
+                }
                 for i in self.pareto()
             ],
             "sensitivity": self.sensitivity.to_dict(),
@@ -259,27 +306,22 @@ def run_search(
         plan = assignment_plan(chosen, assignment, qs, name=f"search-{len(steps)}")
         tried.add(plan_key(assignment, engine))
         m = measurer.measure(plan, move, "candidate", progress=progress, cancel=cancel)
-        step = SearchStep(m, dict(assignment), engine, move, m.delta_wer <= budget + 1e-9, False)
+        step = SearchStep(m, dict(assignment), engine, move, settings.within_budget(m), False)
         steps.append(step)
         if on_step is not None:
             on_step(step)
         return step
 
-    def better(step: SearchStep, than: SearchStep, margin: float) -> bool:
+    def better(step: SearchStep, than: SearchStep) -> bool:
         if not step.within_budget:
             return False
         objective = settings.objective
-        if objective == "size" or settings.duel_rounds < 1:
-            value, kept = (
-                step.measurement.objective(objective),
-                than.measurement.objective(objective),
-            )
-            return value < kept * (1 - (0.0 if objective == "size" else margin))
-        ratio = step.measurement.objective(objective) / than.measurement.objective(objective)
-        if not _CLEAR[0] < ratio < _CLEAR[1]:
-            return ratio <= _CLEAR[0]  # too clear for timing noise to matter: no paired timing
+        if objective == "size":
+            return step.measurement.model_bytes < than.measurement.model_bytes
+        if settings.duel_rounds < 1:
+            return _apart(step.measurement, than.measurement, objective)
         assert step.measurement.plan is not None and than.measurement.plan is not None
-        step.time_ratio = measurer.duel(
+        speed = measurer.duel(
             than.measurement.plan,
             step.measurement.plan,
             encoder_only=objective == "rtf-encoder",
@@ -287,7 +329,9 @@ def run_search(
             progress=progress,
             cancel=cancel,
         )
-        return step.time_ratio < 1 - margin
+        step.time_ratio = 1.0 / speed.ratio
+        step.vs_kept_ci = speed.interval.to_json()
+        return speed.interval.low > 1.0
 
     current = evaluate({}, settings.engines[0], "seed: float32")
     current.accepted = True
@@ -296,14 +340,14 @@ def run_search(
         engines = settings.engines if uses_engine(scheme) else settings.engines[:1]
         for engine in engines:
             step = evaluate(assignment, engine, f"seed: all {scheme} ({engine})")
-            if better(step, current, 0.0):
+            if better(step, current):
                 current.accepted, step.accepted, current = False, True, step
     for name, mapped in preset_assignments(chosen, tree, settings.quant):
         int8 = any(uses_engine(s) for s in mapped.values())
         for engine in settings.engines if int8 else settings.engines[:1]:
             if plan_key(mapped, engine) not in tried:
                 step = evaluate(mapped, engine, f"seed: preset {name} ({engine})")
-                if better(step, current, 0.0):
+                if better(step, current):
                     current.accepted, step.accepted, current = False, True, step
     while len(steps) < settings.max_evals:
         moves = [
@@ -316,7 +360,7 @@ def run_search(
             break
         move = moves[0]
         step = evaluate(apply_move(current.assignment, move), current.engine, move.label)
-        if better(step, current, settings.min_gain):
+        if better(step, current):
             left = {current.assignment.get(unit, "none") for unit in move.units}
             rejected.update((move.units, scheme) for scheme in left)  # no way back
             step.accepted, current = True, step
@@ -326,7 +370,7 @@ def run_search(
         if plan_key(current.assignment, engine) in tried:
             continue
         step = evaluate(current.assignment, engine, f"engine -> {engine}")
-        if better(step, current, settings.min_gain):
+        if better(step, current):
             step.accepted, current = True, step
     report(progress, len(steps), len(steps), "search")
     measurer.release()

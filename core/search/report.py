@@ -4,30 +4,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from speechquant.core.evaluation.tables import ci_text, delta_text, speedup_text, words_note
 from speechquant.core.search.plan_search import SearchResult
 
 
 def format_search(result: SearchResult) -> str:
     """The plans tried, the plan found and its figures on both splits."""
     head = (
-        f"{'#':>3}  {'move':<40}{'ΔWER':>7}{'RTF':>8}{'enc RTF':>8}{'size MB':>8}"
-        f"{'vs kept':>8}  kept"
+        f"{'#':>3}  {'move':<40}{'ΔWER':>7}{'ΔWER hi':>8}{'speed-up':>9}{'size MB':>8}"
+        f"{'vs kept [95% CI]':>24}  kept"
     )
     lines = [head, "-" * len(head)]
     front = set(result.pareto())
     for i, step in enumerate(result.steps):
         m = step.measurement
-        enc = "-" if m.rtf_encoder is None else f"{m.rtf_encoder:.4f}"
         mark = "yes" if step.accepted else ("over budget" if not step.within_budget else "no")
         mark = "found" if m is result.search else mark
-        ratio = "-" if step.time_ratio is None else f"{step.time_ratio:.3f}"
+        vs_kept = "-"
+        if step.time_ratio is not None:
+            vs_kept = speedup_text(1.0 / step.time_ratio, step.vs_kept_ci)
+        speed = "-" if m.speedup != m.speedup else f"{m.speedup:.2f}x"
         lines.append(
             f"{i + 1:>3}{'P' if i in front else ' '} {step.move[:40]:<40}{m.delta_wer:>+7.2f}"
-            f"{m.rtf:>8.4f}{enc:>8}{m.model_bytes / 1e6:>8.1f}{ratio:>8}  {mark}"
+            f"{m.delta_wer_high():>+8.2f}{speed:>9}{m.model_bytes / 1e6:>8.1f}{vs_kept:>24}  {mark}"
         )
     lines.append(
-        "P: on the WER-vs-RTF Pareto front of the plans tried (search split); vs kept: time "
-        "against the plan kept then, in a paired timing"
+        "P: on the WER-vs-speed Pareto front of the plans tried (search split); ΔWER hi: upper "
+        "end of its 95 % interval; speed-up: paired against float; vs kept: speed-up over the "
+        "plan kept then, in a paired timing (kept only when its interval lies above 1)"
     )
     lines.append(f"found plan ({result.plan.settings.engine}):")
     units = {u.name: u for u in result.sensitivity.units}
@@ -37,23 +41,33 @@ def format_search(result: SearchResult) -> str:
         lines.append(f"  {name}: {scheme}  ({where})")
     if not result.assignment:
         lines.append("  (nothing quantized: no plan within the budget beat the float model)")
-    lines.append(
-        f"{'split':<12}{'n':>4}{'float WER':>10}{'WER':>8}{'ΔWER':>7}{'RTF':>9}{'speed-up':>9}"
-        f"{'enc x':>7}{'size MB':>9}"
-    )
-    for name, m, base in (
-        ("search", result.search, result.search_baseline),
-        ("evaluation", result.evaluation, result.evaluation_baseline),
-    ):
-        enc = "-" if m.encoder_speedup is None else f"{m.encoder_speedup:.2f}x"
-        lines.append(
-            f"{name:<12}{m.n_utterances:>4}{base.wer:>10.2f}{m.wer:>8.2f}{m.delta_wer:>+7.2f}"
-            f"{m.rtf:>9.4f}{m.speedup:>8.2f}x{enc:>7}{m.model_bytes / 1e6:>9.1f}"
-        )
+    ev, base = result.evaluation, result.evaluation_baseline
+    c = ev.comparison
     verdict = "within" if result.within_budget_on_evaluation else "OVER"
+    speed = speedup_text(
+        ev.speedup, c.speedup_ci if c else None, c.significant_speed if c else None
+    )
     lines.append(
-        f"budget {result.settings.max_wer_increase:+.2f} WER points: {verdict} budget on the "
-        "evaluation split"
+        f"RESULT (evaluation split, {ev.n_utterances} utterances): WER {ev.wer:.2f} % "
+        f"{ci_text(ev.wer_ci)} vs float {base.wer:.2f} %; ΔWER {delta_text(c)}"
+        + ("" if c is None or c.p_worse is None else f", P(worse) {c.p_worse:.2f}")
+        + f"; speed-up {speed}"
+        + f"; encoder {speedup_text(ev.encoder_speedup, c.speedup_encoder_ci if c else None)}"
+        + f"; {ev.model_bytes / 1e6:.1f} MB"
+    )
+    lines.append(
+        f"budget rule {result.settings.budget_rule}: {verdict} budget on the evaluation split "
+        f"(ΔWER {ev.delta_wer:+.2f}, upper end {ev.delta_wer_high():+.2f})"
+    )
+    for name, m in (("search", result.search), ("evaluation", ev)):
+        if m.bench is not None:
+            lines.append(f"  {name} split: {words_note(m.bench.ref_words, m.n_utterances)}")
+    found = result.search
+    fc = found.comparison
+    lines.append(
+        f"search split figure (used to choose, not the result; {found.n_utterances} "
+        f"utterances): ΔWER {delta_text(fc)}, speed-up "
+        f"{speedup_text(found.speedup, fc.speedup_ci if fc else None)}"
     )
     return "\n".join(lines)
 
@@ -65,7 +79,7 @@ def plot_search(result: SearchResult, out: Path) -> Path:
     points = [
         {
             "source": step.measurement.result.get("source", ""),
-            "rtf": step.measurement.rtf,
+            "rtf": step.measurement.objective("rtf"),
             "wer": step.measurement.wer,
             "plan": None
             if i == 0

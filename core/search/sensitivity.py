@@ -17,12 +17,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from speechquant.core.data.datasets import Dataset
 from speechquant.core.errors import PlanError
 from speechquant.core.evaluation.bench import BenchSettings
 from speechquant.core.evaluation.experiment import needs_calibration
 from speechquant.core.evaluation.history import HistoryStore, new_group_id
 from speechquant.core.evaluation.measure import Measurement, PlanMeasurer
+from speechquant.core.evaluation.tables import (
+    NOT_SIGNIFICANT,
+    ci_text,
+    delta_text,
+    speedup_text,
+    words_note,
+)
+from speechquant.core.machine import this_machine
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import CancelToken, ProgressCallback, check, report
 from speechquant.core.quantization.plan import Plan
@@ -65,6 +75,8 @@ class SensitivityRow:
             "single": self.single.to_dict(),
             "loo": self.loo.to_dict() if self.loo is not None else None,
             "loo_recovery": self.loo_recovery,
+            "comparison": self.single.to_dict(changes=False)["comparison"],
+            "verdict": verdict(self.single),
         }
 
 
@@ -84,6 +96,8 @@ class SensitivityResult:
     computed: int
     reused: int
     group_id: str | None = None
+    machine: dict[str, Any] | None = None
+    """Where it was measured (:meth:`~speechquant.core.machine.MachineInfo.to_json`)."""
 
     def row(self, unit: str, scheme: str) -> SensitivityRow | None:
         return next((r for r in self.rows if r.unit.name == unit and r.scheme == scheme), None)
@@ -91,6 +105,7 @@ class SensitivityResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
+            "machine": self.machine,
             "data": self.data,
             "ids": self.ids,
             "calibration_ids": self.calibration_ids,
@@ -223,39 +238,80 @@ def run_sensitivity(
         computed=measurer.computed,
         reused=measurer.reused,
         group_id=measurer.group_id,
+        machine=this_machine(torch.get_num_threads()).to_json(),
     )
 
 
-def _x(value: float | None) -> str:
-    return "-" if value is None or value != value else f"{value:.2f}x"
+def verdict(m: Measurement) -> str:
+    """What the intervals say of one measurement: worse WER, faster, slower, or noise."""
+    c = m.comparison
+    if c is None:
+        return "-"
+    words = []
+    if c.significant_wer:
+        words.append("worse WER" if c.delta_wer > 0 else "better WER")
+    if c.speedup is not None and c.significant_speed:
+        words.append("faster" if c.speedup > 1 else "slower")
+    return ", ".join(words) or NOT_SIGNIFICANT
+
+
+def ranked(rows: Sequence[SensitivityRow]) -> list[SensitivityRow]:
+    """Rows by the evidence: least harmful first (upper end of the ΔWER interval), then by the
+    lower end of the speed-up interval, fastest first. Noise does not reorder clear results."""
+
+    def key(row: SensitivityRow) -> tuple[float, float]:
+        c = row.single.comparison
+        low = c.speedup_ci[0] if c is not None and c.speedup_ci else 0.0
+        return (row.single.delta_wer_high(), -low)
+
+    return sorted(rows, key=key)
 
 
 def format_sensitivity(result: SensitivityResult, worst: int = 2) -> str:
-    """The table: one line per unit × scheme (and per all-unit plan), worst utterances last."""
+    """The table: one line per unit × scheme, least harmful first (:func:`ranked`), then the
+    all-unit plans; the verdict says what the intervals resolve."""
     base = result.baseline
     header = (
-        f"{'unit':<25}{'scheme':<8}{'ΔWER':>7}{'speed-up':>9}{'enc x':>7}{'saved MB':>9}"
-        f"{'LOO ΔWER':>9}  worst utterances (word errors added)"
+        f"{'unit':<25}{'scheme':<8}{'ΔWER [95% CI]':<24}{'speed-up [95% CI]':<26}"
+        f"{'enc x':>7}{'saved MB':>9}{'LOO ΔWER':>9}  {'verdict':<20}worst (word errors added)"
     )
     lines = [header, "-" * len(header)]
 
     def line(name: str, scheme: str, m: Measurement, loo: Measurement | None) -> str:
         worst_text = ", ".join(f"{c.id} +{c.delta}" for c in m.worst(worst)) or "-"
         cached = "*" if m.cached else " "
+        c = m.comparison
+        speed = "-" if c is None else speedup_text(c.speedup, c.speedup_ci, c.significant_speed)
         return (
-            f"{name[:24]:<25}{scheme:<8}{m.delta_wer:>+7.2f}{_x(m.speedup):>9}{_x(m.encoder_speedup):>7}"
-            f"{m.bytes_saved / 1e6:>9.2f}{(f'{loo.delta_wer:+.2f}' if loo else '-'):>9}{cached} "
-            f"{worst_text}"
+            f"{name[:24]:<25}{scheme:<8}{delta_text(c):<24}{speed:<26}"
+            f"{_x(m.encoder_speedup):>7}{m.bytes_saved / 1e6:>9.2f}"
+            f"{(f'{loo.delta_wer:+.2f}' if loo else '-'):>9}{cached} {verdict(m):<20}{worst_text}"
         )
 
-    for row in result.rows:
+    for row in ranked(result.rows):
         lines.append(line(row.unit.name, row.scheme, row.single, row.loo))
     for scheme, m in result.all_units.items():
         lines.append(line("(all units)", scheme, m, None))
+    bench = base.bench
+    ci = ci_text(base.wer_ci)
     lines.append(
-        f"float32: WER {base.wer:.2f} %, RTF {base.rtf:.4f}, encoder RTF "
+        f"float32: WER {base.wer:.2f} % {ci}, RTF {base.rtf:.4f}, encoder RTF "
         f"{'-' if base.rtf_encoder is None else f'{base.rtf_encoder:.4f}'}, "
         f"{base.model_bytes / 1e6:.1f} MB on {base.n_utterances} utterances; "
         f"{result.computed} measured, {result.reused} reused from the history (*)"
     )
+    if base.cached and bench is not None:
+        lines.append(
+            f"float32 WER and transcripts from the history, measured {bench.started_at} (its "
+            "timings are not used: every row timed the float model again alongside)"
+        )
+    if bench is not None:
+        lines.append(
+            f"{words_note(bench.ref_words, bench.n_utterances)}; speed-ups paired against the "
+            f"float model in each row's own session; {NOT_SIGNIFICANT}: intervals include no change"
+        )
     return "\n".join(lines)
+
+
+def _x(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value:.2f}x"

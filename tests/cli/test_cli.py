@@ -10,11 +10,16 @@ import pytest
 import soundfile as sf
 
 from speechquant.core.cli.main import main
-from speechquant.core.evaluation.bench import BENCH_KEYS
+from speechquant.core.evaluation.bench import BENCH_KEYS, RESULT_KEYS
 
 from ..helpers import fixed_waves
 
 SOURCE = "replica:wav2vec2-tiny"
+COMPARISON_KEYS = [
+    "delta_wer", "delta_wer_ci", "p_worse", "speedup", "speedup_ci", "speedup_encoder",
+    "speedup_encoder_ci", "size_ratio", "significant_wer", "significant_speed",
+    "baseline_started_at", "paired", "warnings",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +53,13 @@ def test_bench_json_has_exactly_the_documented_keys(data_dir, tmp_path, capsys):
         == 0
     )
     result = json.loads(out.read_text())
-    assert sorted(result) == sorted(BENCH_KEYS)
+    assert sorted(result) == sorted(RESULT_KEYS)
+    assert set(BENCH_KEYS) <= set(result)  # the keys before intervals were added stay
+    assert result["comparison"] is None  # the float model alone compares with nothing
+    low, high = result["wer_ci"]
+    assert low <= result["wer"] <= high
+    assert {"loadavg", "busy"} <= set(result["load"])
+    assert result["machine"]["cores"] >= 1 and result["machine"]["key"]
     assert result["plan"] is None and result["n_utterances"] == 2
     assert result["skipped"][0]["id"] == "broken"
     assert "WER" in capsys.readouterr().out
@@ -94,7 +105,15 @@ def test_plan_compare_and_history(data_dir, tmp_path, capsys):
         "tutorial",
         "all-dynamic",
     ]
-    assert all(sorted(r) == sorted(BENCH_KEYS) for r in results)
+    assert all(sorted(r) == sorted(RESULT_KEYS) for r in results)
+    assert results[0]["comparison"] is None
+    sessions = {r["timing_session"] for r in results}
+    assert len(sessions) == 1  # the float model and both plans were timed together
+    for compared in results[1:]:
+        c = compared["comparison"]
+        assert sorted(c) == sorted(COMPARISON_KEYS)
+        assert c["paired"] and c["speedup"] > 0 and c["speedup_ci"][0] <= c["speedup_ci"][1]
+        assert c["baseline_started_at"] == results[0]["started_at"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = capsys.readouterr().out
     assert "tutorial" in table and "speed-up" in table
@@ -102,7 +121,7 @@ def test_plan_compare_and_history(data_dir, tmp_path, capsys):
     runs = json.loads(capsys.readouterr().out)
     assert {"baseline", "compare"} <= {r["kind"] for r in runs}
     assert main([*args, "--preset", "bf16"]) == 0
-    assert "reused from the run history" in capsys.readouterr().err
+    assert "measured on" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

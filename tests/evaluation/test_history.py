@@ -209,15 +209,15 @@ def test_baseline_cache(store: HistoryStore) -> None:
     assert key != make_cache_key(
         source="demo:whisper-tiny-en", data="demo", settings={"limit": 4, "threads": 4}
     )
-    assert store.find_baseline(key) is None
+    assert store.find_cached(key) is None
     store.add_run(bench_result(started_at="2025-01-01T00:00:00Z", wer=10.0), cache_key=key)
     newer = store.add_run(bench_result(started_at="2025-02-01T00:00:00Z", wer=11.0), cache_key=key)
     store.add_run(bench_result(plan=PLAN), cache_key=None)
-    found = store.find_baseline(key)
+    found = store.find_cached(key)
     assert found is not None
-    assert found["history"]["id"] == newer and found["wer"] == 11.0
-    assert len(found["utterances"]) == 3
-    assert store.find_baseline("other") is None
+    assert found.meta.id == newer and found.result.wer == 11.0  # metadata beside the result
+    assert len(found.result.utterances) == 3
+    assert store.find_cached("other") is None
 
 
 def test_bad_input_is_refused_without_a_partial_run(store: HistoryStore) -> None:

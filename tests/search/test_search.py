@@ -168,13 +168,15 @@ def test_sensitivity_resumes_after_cancel(tiny_model, dataset, tmp_path, monkeyp
     units = default_units(tiny_model.mods)
     total = len(sensitivity_jobs(units, settings.schemes, settings.quant, True))
     calls: list[str] = []
-    real = measure.benchmark
+    real = measure.paired_benchmark
 
-    def counting(model, dataset, settings, **kwargs):
-        calls.append(model.plan.name if model.plan is not None else "float")
-        return real(model, dataset, settings, **kwargs)
+    def counting(models, dataset, settings, **kwargs):
+        float_model, variant = models  # every plan is timed together with the float model
+        assert float_model.plan is None
+        calls.append(variant.plan.name)
+        return real(models, dataset, settings, **kwargs)
 
-    monkeypatch.setattr(measure, "benchmark", counting)
+    monkeypatch.setattr(measure, "paired_benchmark", counting)
     token = CancelToken()
 
     def cancel_after_five(p: Progress) -> None:
@@ -256,13 +258,16 @@ def test_speed_search_times_candidates_against_the_kept_plan(tiny_model, dataset
     timed = [s for s in result.steps if s.time_ratio is not None]
     assert all(s.within_budget for s in timed)  # paired timings for rival plans only
     assert all(s.time_ratio < 1 for s in timed if s.accepted)
+    # a move is kept only when its paired speed-up interval over the kept plan clears 1
+    assert all(s.vs_kept_ci[0] > 1 for s in timed if s.accepted)
 
 
 def test_paired_timing(tiny_model, dataset):
     measurer = PlanMeasurer(tiny_model, dataset.first(3), BENCH, None)
     dynamic = assignment_plan(default_units(tiny_model.mods), {"encoder.enc": "dynamic"})
-    ratio = measurer.duel(Plan(), dynamic, rounds=2)
-    assert 0.2 < ratio < 5
+    speed = measurer.duel(Plan(), dynamic, rounds=2)
+    assert 0.2 < speed.ratio < 5
+    assert speed.interval.low <= speed.ratio <= speed.interval.high
     assert measurer.variant(dynamic) is measurer.variant(dynamic)  # built once, kept
 
 
@@ -276,13 +281,23 @@ def test_cli_sensitivity_and_search_json(data_dir, tmp_path, capsys):
     assert {"delta_wer", "speedup", "encoder_speedup", "bytes_saved", "changes"} <= set(
         sens["rows"][0]["single"]
     )
-    assert "ΔWER" in capsys.readouterr().out
+    row = sens["rows"][0]
+    assert row["comparison"]["paired"] and row["comparison"]["speedup_ci"] is not None
+    assert row["verdict"] and sens["machine"]["key"]
+    assert {"wer_ci", "load"} <= set(row["single"])
+    table = capsys.readouterr().out
+    assert "ΔWER [95% CI]" in table and "one word =" in table
     plan_file, out = tmp_path / "plan.json", tmp_path / "search.json"
     args = ["search", SOURCE, *common, "--search-n", "4", "--max-wer-increase", "5"]
     args += ["--objective", "size", "--engines", "x86", "-o", str(plan_file), "--json", str(out)]
     assert main(args) == 0
-    assert "found plan" in capsys.readouterr().out
+    report = capsys.readouterr().out
+    assert "found plan" in report and "RESULT (evaluation split" in report
+    assert "search split figure (used to choose, not the result" in report
     result = json.loads(out.read_text())
+    assert result["headline"]["split"] == "evaluation" and result["machine"]["key"]
+    assert result["settings"]["budget_rule"].startswith("ΔWER <=")
+    assert all("comparison" in step for step in result["steps"])
     assert result["search"]["delta_wer"] <= 5
     assert {"plan", "evaluation", "evaluation_baseline", "steps", "pareto", "splits"} <= set(result)
     assert Plan.load(plan_file).entries == result["plan"]["entries"]
@@ -321,3 +336,16 @@ def test_presets_as_unit_assignments(tiny_model):
     assert plan_assignment(units, split, tree) is None  # an entry inside a unit
     narrowed = restrict_schemes(units, ["dynamic"])
     assert plan_assignment(narrowed, make_preset("tutorial", tree), tree) is None
+
+
+def test_confidence_holds_the_budget_against_the_upper_end():
+    from speechquant.core.evaluation.measurement import Measurement
+    from speechquant.core.evaluation.results import Comparison
+
+    c = Comparison(0.3, [-0.2, 0.9], 0.6, 1.5, [1.2, 1.8], None, None, 1.5, False, True, None, True)
+    m = Measurement("p", "candidate", 10.3, 0.3, 0.1, None, 10, 1.5, None, 5, 20, comparison=c)
+    point = SearchSettings(max_wer_increase=0.5)
+    strict = SearchSettings(max_wer_increase=0.5, confidence=True)
+    assert point.within_budget(m) and not strict.within_budget(m)
+    assert strict.budget_figure(m) == 0.9 and "upper end" in strict.budget_rule
+    assert m.objective("rtf") == pytest.approx(1 / 1.5) and m.objective("size") == 10
