@@ -43,7 +43,7 @@ def test_damaged_history_rows_are_skipped_and_named(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         runs = store.list_runs()
-        assert store.find_baseline("k") is None
+        assert store.find_cached("k") is None
     assert sorted(r.id for r in runs) == sorted([good, bad_json])
     said = " ".join(str(w.message) for w in caught if issubclass(w.category, SpeechquantWarning))
     assert f"history run {bad_wer} skipped" in said and f"history run {bad_json} skipped" in said

@@ -40,7 +40,7 @@ def bad_data(tmp_path_factory) -> Path:
 
 
 def test_short_clips_are_skipped_with_a_reason(tiny_model, bad_data):
-    result = benchmark(tiny_model, open_dataset(bad_data), BenchSettings(warmup=1))
+    result = benchmark(tiny_model, open_dataset(bad_data), BenchSettings(warmup=1)).to_json()
     assert result["n_utterances"] == 4
     reasons = {s["id"]: s["reason"] for s in result["skipped"]}
     assert set(reasons) == {"short1", "short200", "short399", "cut"}
@@ -58,7 +58,7 @@ def test_any_exception_of_one_utterance_is_its_skip_reason(tiny_model, bad_data,
         return original(wav)
 
     monkeypatch.setattr(tiny_model, "transcribe_windows", flaky)
-    result = benchmark(tiny_model, open_dataset(bad_data), BenchSettings(warmup=0))
+    result = benchmark(tiny_model, open_dataset(bad_data), BenchSettings(warmup=0)).to_json()
     failed = [s for s in result["skipped"] if "RuntimeError" in s["reason"]]
     assert len(failed) == 1 and "\n" not in failed[0]["reason"]
     assert result["n_utterances"] == 3

@@ -31,6 +31,8 @@ from speechquant.core.evaluation.load import (
 from speechquant.core.evaluation.measure import PlanMeasurer
 from speechquant.core.evaluation.results import BenchResult, compare
 from speechquant.core.machine import CpuInfo, MachineInfo
+from speechquant.core.model.loaded import Transcript
+from speechquant.core.model.long_audio import Window
 from speechquant.core.quantization.apply import apply_plan
 from speechquant.core.quantization.presets import make_preset
 from speechquant.core.quantization.tree import build_tree
@@ -68,6 +70,12 @@ class _Recorder:
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
         self.log.append((self.name, "encode"))
         return wav
+
+    def transcribe_windows(self, wav: torch.Tensor) -> Transcript:
+        return Transcript(self.transcribe(wav), [Window(0, wav.numel())])
+
+    def encode_windows(self, wav: torch.Tensor) -> list[torch.Tensor]:
+        return [self.encode(wav)]
 
 
 def test_timing_order_alternates():
