@@ -36,7 +36,8 @@ class TiedHeadEmbedding(nn.Module):
     Parameters
     ----------
     embedding
-        The float embedding (not changed).
+        The float embedding (not changed). On the meta device (an export's skeleton) only the
+        structure is built: the state loaded afterwards fills the matrix.
     scheme
         ``dynamic``: int8 rows with per-row scales, projection by a dynamic int8 Linear over the
         same quantized matrix (saved once: the rows are rebuilt from it on load). ``bf16``: bfloat16 rows, projection by a bfloat16 matmul.
@@ -56,12 +57,17 @@ class TiedHeadEmbedding(nn.Module):
         self.scheme = scheme
         self.num_embeddings, self.embedding_dim = embedding.weight.shape
         self.padding_idx = embedding.padding_idx
-        weight = embedding.weight.detach().float()
+        weight = embedding.weight.detach()
         if scheme == "dynamic":
-            self.projection = _dynamic_linear(weight)
+            self.projection = (
+                _empty_dynamic_linear(*weight.shape)
+                if weight.is_meta
+                else _dynamic_linear(weight.float())
+            )
             self.register_buffer("rows", torch.empty(0, dtype=torch.int8), persistent=False)
             self.register_buffer("row_scales", torch.empty(0), persistent=False)
-            self._rows_from_projection()
+            if not weight.is_meta:
+                self._rows_from_projection()
             self.register_load_state_dict_post_hook(TiedHeadEmbedding._after_load)
         else:
             self.register_buffer("rows", weight.to(torch.bfloat16))
@@ -92,6 +98,13 @@ class TiedHeadEmbedding(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}, scheme={self.scheme}"
+
+
+def _empty_dynamic_linear(out_features: int, in_features: int) -> nn.Module:
+    """A dynamic int8 Linear with a placeholder weight (an export's state replaces it)."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    return DynamicLinear(in_features, out_features, bias_=False, dtype=torch.qint8)
 
 
 def _dynamic_linear(weight: torch.Tensor) -> nn.Module:
