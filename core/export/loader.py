@@ -12,9 +12,9 @@ An export folder (format ``speechquant-export``, version 1) holds::
     backbone/<key>/      the backbone's config, feature-extractor and tokenizer files; no weights
     <name>.ckpt          files of non-module pretrainer loadables (the sentencepiece tokenizer)
 
-:func:`load_quantized` rebuilds the float skeleton from config alone (random initialization),
-applies the plan's structure (``apply_plan(..., structure_only=True)``) and loads the state
-strictly. It refuses, with one-line :class:`ExportError`\\ s, missing/tampered/unlisted files, an
+:func:`load_quantized` rebuilds the model's skeleton from config alone with its parameters on
+the meta device (no float weight is ever allocated), applies the plan's structure from those
+shapes (``apply_plan(..., structure_only=True)``) and assigns the state strictly. It refuses, with one-line :class:`ExportError`\\ s, missing/tampered/unlisted files, an
 unknown format version, an engine this machine lacks, a plan or state that does not fit the
 skeleton, and any YAML tag or class outside the allowlist (see export.safety). Tensors are
 read with ``torch.load(weights_only=True)``. A torch or speechbrain version that differs from the

@@ -18,6 +18,7 @@ from torch import nn
 
 from speechquant.core.errors import ExportError, PlanError, SourceError, SpeechquantWarning
 from speechquant.core.export import safety
+from speechquant.core.export.meta import assign_state, meta_tensors, parameters_on_meta
 from speechquant.core.export.safety import (
     BACKBONE_DIR,
     FORMAT,
@@ -165,7 +166,10 @@ def interface_of(root: yaml.MappingNode, folder: Path, meta: dict[str, Any]) -> 
 def build_skeleton(
     folder: Path, root: yaml.MappingNode, meta: dict[str, Any], interface: str
 ) -> LoadedModel:
-    """The float model with random weights, built from the checked YAML and backbone configs."""
+    """The float model's structure, built from the checked YAML and backbone configs.
+
+    Its parameters are on the meta device (no storage): :func:`load_state` fills them.
+    """
     for _, lobe in safety.lobe_nodes(root):
         node = safety.mapping_get(lobe, "source")
         value = node.value if isinstance(node, yaml.ScalarNode) else None
@@ -185,11 +189,16 @@ def build_skeleton(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            hparams = load_hyperpyyaml(safety.serialize(root))
+            with parameters_on_meta():
+                hparams = load_hyperpyyaml(safety.serialize(root))
             _load_loadables(folder, hparams, meta)
+            # Built without modules (it would move them to the device), which are set after.
             asr = _interface_class(interface)(
-                modules=hparams["modules"], hparams=hparams, run_opts={"device": "cpu"}
+                modules=None, hparams=hparams, run_opts={"device": "cpu"}
             )
+            asr.mods = nn.ModuleDict(hparams["modules"])
+            for param in asr.mods.parameters():
+                param.requires_grad_(False)
     except ExportError:
         raise
     except Exception as exc:
@@ -289,7 +298,7 @@ def load_state(folder: Path, mods: nn.Module, state: Mapping[str, Any]) -> None:
     path = folder / STATE_FILE
     state = _with_aliases(mods, state)
     try:
-        result = mods.load_state_dict(state, strict=False)
+        result = assign_state(mods, state)
     except Exception as exc:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(exc).__name__)
@@ -301,4 +310,10 @@ def load_state(folder: Path, mods: nn.Module, state: Mapping[str, Any]) -> None:
             f"{path} does not fit the model built from the plan ({len(result.missing_keys)} missing "
             f"keys e.g. {result.missing_keys[:2]}, {len(result.unexpected_keys)} unexpected e.g. "
             f"{result.unexpected_keys[:2]}); re-export the model"
+        )
+    unfilled = meta_tensors(mods)
+    if unfilled:
+        raise ExportError(
+            f"{path} does not fill {len(unfilled)} weights of the model built from the plan "
+            f"(e.g. {unfilled[:2]}); re-export the model"
         )

@@ -22,7 +22,7 @@ from speechquant.core.progress import CancelToken, ProgressCallback, check, repo
 from speechquant.core.quantization.heads import bind_heads, tied_head_paths
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.schemes import FLOAT_SCHEME, get_scheme
-from speechquant.core.quantization.schemes.rules import CONTAINERS
+from speechquant.core.quantization.schemes.rules import CONTAINERS, has_meta_tensors
 from speechquant.core.quantization.tree import build_tree
 from speechquant.core.quantization.validation import validate_plan
 
@@ -62,6 +62,18 @@ def clone_structure(module: nn.Module) -> nn.Module:
         if hooks in module.__dict__:
             setattr(clone, hooks, type(module.__dict__[hooks])(module.__dict__[hooks]))
     return clone
+
+
+def _materialize(module: nn.Module) -> nn.Module:
+    """Zero-filled storage for a meta-device subtree that a scheme must run on (static convert).
+
+    Only this subtree is given storage; the state loaded afterwards overwrites it.
+    """
+    module = module.to_empty(device="cpu")
+    with torch.no_grad():
+        for tensor in (*module.parameters(), *module.buffers()):
+            tensor.zero_()
+    return module
 
 
 @dataclass
@@ -108,7 +120,11 @@ class _Rebuild:
         return self._copy_with(module, children)
 
     def _wrap(self, module: nn.Module, path: str, scheme_name: str) -> nn.Module:
-        wrapped = get_scheme(scheme_name).prepare(clone_structure(module), self.plan.settings)
+        scheme = get_scheme(scheme_name)
+        clone = clone_structure(module)
+        if scheme.needs_calibration and has_meta_tensors(clone):
+            clone = _materialize(clone)
+        wrapped = scheme.prepare(clone, self.plan.settings)
         self.wrapped.append((scheme_name, wrapped))
         return wrapped
 

@@ -39,7 +39,8 @@ class TiedHeadEmbedding(nn.Module, ABC):
     Parameters
     ----------
     embedding
-        The float embedding (not changed).
+        The float embedding (not changed). On the meta device (an export's skeleton) only the
+        structure is built: the state loaded afterwards fills the matrix.
     scheme
         The name of the scheme that built this head.
     """

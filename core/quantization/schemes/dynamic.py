@@ -33,11 +33,55 @@ DYNAMIC_DTYPES = ("qint8", "float16")
 _KEPT = {"qint8": 0.25, "float16": 0.5}
 
 
+def empty_dynamic_leaf(leaf: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """The dynamically quantized module for ``leaf``, with placeholder weights to be loaded.
+
+    Used when ``leaf``'s float weights are on the meta device (an export's skeleton): only the
+    shapes are read, so its float weights are never materialized. Recurrent layers build their
+    placeholder packed weights one layer at a time, as torch's constructors do.
+    """
+    import torch.ao.nn.quantized.dynamic as nnqd
+
+    if isinstance(leaf, nn.Linear):
+        return nnqd.Linear(
+            leaf.in_features, leaf.out_features, bias_=leaf.bias is not None, dtype=dtype
+        )
+    if isinstance(leaf, (nn.LSTM, nn.GRU)):
+        cls = nnqd.LSTM if isinstance(leaf, nn.LSTM) else nnqd.GRU
+        return cls(
+            leaf.input_size,
+            leaf.hidden_size,
+            leaf.num_layers,
+            leaf.bias,
+            leaf.batch_first,
+            float(leaf.dropout),
+            leaf.bidirectional,
+            dtype=dtype,
+        )
+    if isinstance(leaf, nn.RNNCell):
+        return nnqd.RNNCell(
+            leaf.input_size, leaf.hidden_size, leaf.bias, leaf.nonlinearity, dtype=dtype
+        )
+    if isinstance(leaf, nn.LSTMCell):
+        return nnqd.LSTMCell(leaf.input_size, leaf.hidden_size, leaf.bias, dtype=dtype)
+    if isinstance(leaf, nn.GRUCell):
+        return nnqd.GRUCell(leaf.input_size, leaf.hidden_size, leaf.bias, dtype=dtype)
+    raise TypeError(f"{type(leaf).__name__} has no dynamically quantized version")
+
+
 def quantize_dynamic_leaf(leaf: nn.Module, settings: QuantSettings) -> nn.Module:
-    """Swap one Linear/LSTM/GRU module for its dynamically quantized version."""
+    """Swap one Linear/LSTM/GRU module for its dynamically quantized version.
+
+    A leaf whose weights are on the meta device gets the quantized structure only (see
+    :func:`empty_dynamic_leaf`); its weights come from a state_dict loaded afterwards.
+    """
     from torch.ao.quantization import quantize_dynamic
 
     dtype = torch.qint8 if settings.dynamic_dtype == "qint8" else torch.float16
+    if rules.has_meta_tensors(leaf):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return empty_dynamic_leaf(leaf, dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         holder = nn.Sequential(leaf)
@@ -58,10 +102,18 @@ class DynamicTiedHead(TiedHeadEmbedding):
     def __init__(self, embedding: nn.Module, scheme: str = "dynamic") -> None:
         super().__init__(embedding, scheme)
         assert isinstance(embedding, nn.Embedding)
-        self.projection = _dynamic_linear(embedding.weight.detach().float())
+        weight = embedding.weight.detach()
+        # On the meta device (an export's skeleton) only the structure is built: the state
+        # loaded afterwards fills the packed projection, and the rows are rebuilt from it.
+        self.projection = (
+            _empty_dynamic_linear(*weight.shape)
+            if weight.is_meta
+            else _dynamic_linear(weight.float())
+        )
         self.register_buffer("rows", torch.empty(0, dtype=torch.int8), persistent=False)
         self.register_buffer("row_scales", torch.empty(0), persistent=False)
-        self._rows_from_projection()
+        if not weight.is_meta:
+            self._rows_from_projection()
         self.register_load_state_dict_post_hook(DynamicTiedHead._after_load)
 
     def _rows_from_projection(self) -> None:
@@ -80,6 +132,13 @@ class DynamicTiedHead(TiedHeadEmbedding):
 
     def project(self, states: torch.Tensor) -> torch.Tensor:
         return self.projection(states.float())
+
+
+def _empty_dynamic_linear(out_features: int, in_features: int) -> nn.Module:
+    """A dynamic int8 Linear with a placeholder weight (an export's state replaces it)."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    return DynamicLinear(in_features, out_features, bias_=False, dtype=torch.qint8)
 
 
 def _dynamic_linear(weight: torch.Tensor) -> nn.Module:

@@ -71,3 +71,8 @@ def int8_cpu_hint(cpu: CpuInfo) -> str | None:
             "before relying on it"
         )
     return None
+
+
+def has_meta_tensors(module: nn.Module) -> bool:
+    """True if any parameter or buffer of ``module`` is on the meta device (no storage)."""
+    return any(t.is_meta for t in (*module.parameters(), *module.buffers()))
