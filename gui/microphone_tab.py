@@ -10,6 +10,7 @@ The recording can be saved with a typed reference into a user dataset usable as 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
+    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -30,26 +32,43 @@ from PySide6.QtWidgets import (
 )
 
 from speechquant.core.errors import AudioDeviceError, SpeechquantError
+from speechquant.core.live.file_source import FileSource
 from speechquant.core.live.microphone import AudioSource, MicrophoneSource, list_input_devices
 from speechquant.core.live.recording import Recording, save_to_dataset, user_datasets
 from speechquant.core.live.segmenter import Segmenter, SegmenterSettings, level_db
 from speechquant.core.live.transcription import FLOAT, QUANTIZED, SegmentResult
-from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.quantization.plan import Plan
 
+from .job_slot import JobSlot
 from .live_worker import LiveWorker, ModelsFactory, Waveform, transcriber_factory
-from .worker import Job, start_worker
+from .paths import RememberedFolder
+from .run_context import ContextSource, RunContext
+from .worker import Job
 
 TICK_MS = 30
 SourceFactory = Callable[[Any, int], AudioSource]
+FILE_INPUT = "file"
+"""Input combo data of the "Audio file…" entry; a chosen file is ``(FILE_INPUT, path)``."""
 
 
 def default_source(device: Any, rate: int) -> AudioSource:
+    """A microphone, or a WAV/FLAC file played at its own pace through the same pipeline."""
+    if isinstance(device, tuple) and device[0] == FILE_INPUT:
+        return FileSource(device[1], sample_rate=rate, realtime=True)
     return MicrophoneSource(device, sample_rate=rate)
 
 
+def transcribers_for(ctx: RunContext, plan: Plan | None) -> ModelsFactory:
+    """The float (+ quantized) transcriber for ``ctx``; static plans calibrate on its DATA."""
+    calib = ctx.bench.calib or ctx.data or None
+    return transcriber_factory(ctx.model, plan, calib, ctx.bench.calib_n)
+
+
 class MicrophoneTab(QWidget):
-    """``models_for(model, plan)`` builds the transcriber in the worker (see :meth:`for_window`)."""
+    """Live transcription through the window's job slot, on the context's model and plan.
+
+    ``models_for(context, plan)`` gives the factory that builds the transcriber in the worker.
+    """
 
     message = Signal(str, str)  # text, level (info/warning/error)
     recordingStarted = Signal()
@@ -60,16 +79,19 @@ class MicrophoneTab(QWidget):
 
     def __init__(
         self,
-        model: Callable[[], LoadedModel | None],
-        plan: Callable[[], Plan | None],
-        models_for: Callable[[LoadedModel, Plan | None], ModelsFactory],
+        slot: JobSlot,
+        contexts: ContextSource,
+        folder: RememberedFolder | None = None,
+        models_for: Callable[[RunContext, Plan | None], ModelsFactory] = transcribers_for,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.model_provider = model
-        self.plan_provider = plan
+        self.slot = slot
+        self.contexts = contexts
+        self.folder = folder
         self.models_for = models_for
         self.source_factory: SourceFactory = default_source
+        self.devices_found = 0
         self.source: AudioSource | None = None
         self.recording: Recording | None = None
         self.segmenter: Segmenter | None = None
@@ -83,24 +105,14 @@ class MicrophoneTab(QWidget):
         self._build()
         self._update_buttons()
 
-    @classmethod
-    def for_window(cls, window: Any) -> MicrophoneTab:
-        """The tab wired to the main window's model, plan, calibration settings and log."""
-
-        def models_for(model: LoadedModel, plan: Plan | None) -> ModelsFactory:
-            bench = window.settings_panel.bench_settings()
-            calib = bench.calib or window.settings_panel.dataset_spec() or None
-            return transcriber_factory(model, plan, calib, bench.calib_n)
-
-        tab = cls(lambda: window.model, window.current_plan, models_for)
-        tab.message.connect(window.log)
-        return tab
-
     # --- construction ----------------------------------------------------------------------
     def _build(self) -> None:
         self.device = QComboBox()
+        self.device.setObjectName("inputBox")
         self.device.setMinimumWidth(260)
-        self.device.addItem("Default input", None)
+        self.device.addItem("Audio file…", FILE_INPUT)
+        self.device.activated.connect(self._input_picked)
+        self.device.currentIndexChanged.connect(lambda _i: self._update_buttons())
         self.refresh_button = QPushButton("↻")
         self.refresh_button.setToolTip("List the input devices again")
         self.refresh_button.setFixedWidth(32)
@@ -160,7 +172,9 @@ class MicrophoneTab(QWidget):
         save_row.addWidget(self.dataset)
         save_row.addWidget(self.reference, 1)
         save_row.addWidget(self.save_button)
-        self.status = QLabel("press Record to transcribe the microphone")
+        self.status = QLabel(
+            "press Record to transcribe the microphone, or pick Audio file… as the input"
+        )
         self.status.setWordWrap(True)
 
         layout = QVBoxLayout(self)
@@ -171,6 +185,7 @@ class MicrophoneTab(QWidget):
         layout.addLayout(save_row)
         layout.addWidget(self.status)
         self._fill_datasets()
+        self.slot.busyChanged.connect(lambda _busy: self._update_buttons())
 
     def _fill_datasets(self) -> None:
         current = self.dataset.currentText().strip() or "my-recordings"
@@ -194,10 +209,26 @@ class MicrophoneTab(QWidget):
         """Capturing, or still transcribing what was captured."""
         return self.capturing or self.job is not None
 
+    def _input_ready(self) -> bool:
+        data = self.device.currentData()
+        if data == FILE_INPUT:
+            return False
+        return data is not None or self.devices_found > 0
+
     def _update_buttons(self) -> None:
         finishing = self.job is not None and not self.capturing
+        other_job = self.slot.busy and self.job is None
         self.record_button.setText("■ Stop" if self.capturing else "● Record")
-        self.record_button.setEnabled(not finishing)
+        self.record_button.setEnabled(
+            self.capturing or (not finishing and not other_job and self._input_ready())
+        )
+        self.record_button.setToolTip(
+            "another job is running; wait for it or cancel it"
+            if other_job
+            else ""
+            if self._input_ready()
+            else "no microphone: choose Audio file… as the input"
+        )
         self.talk_button.setEnabled(self.capturing and self.mode.currentData() == "push-to-talk")
         for widget in (self.device, self.refresh_button, self.mode):
             widget.setEnabled(not self.busy)
@@ -218,19 +249,56 @@ class MicrophoneTab(QWidget):
             return
         self._listed = True
         keep = self.device.currentData()
+        files = [
+            (self.device.itemText(i), self.device.itemData(i))
+            for i in range(self.device.count())
+            if isinstance(self.device.itemData(i), tuple)
+        ]
         self.device.clear()
-        self.device.addItem("Default input", None)
+        self.devices_found = 0
         try:
             devices = list_input_devices()
         except AudioDeviceError as exc:
-            self.say(str(exc), "error")
-            return
+            devices = []
+            self.say(f"{exc}; choose Audio file… as the input instead", "warning")
+        else:
+            if not devices:
+                self.say("no microphone found; choose Audio file… as the input to transcribe a "
+                         "WAV/FLAC file instead", "warning")  # fmt: skip
+        if devices:
+            self.device.addItem("Default input", None)
         for device in devices:
             self.device.addItem(device.label(), device.index)
-        if not devices:
-            self.say("no audio input device found; connect a microphone or start an audio server")
+        self.devices_found = len(devices)
+        for text, data in files:
+            self.device.addItem(text, data)
+        self.device.addItem("Audio file…", FILE_INPUT)
         index = self.device.findData(keep)
-        self.device.setCurrentIndex(max(0, index))
+        self.device.setCurrentIndex(index if index >= 0 else 0)
+        self._update_buttons()
+
+    def _input_picked(self, _row: int) -> None:
+        if self.device.currentData() == FILE_INPUT:
+            start = self.folder.get() if self.folder is not None else ""
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Audio file to transcribe", start, "Audio (*.wav *.flac *.ogg *.mp3)"
+            )
+            if path:
+                self.use_file(path)
+        self._update_buttons()
+
+    def use_file(self, path: str) -> None:
+        """Make the audio file at ``path`` the input (played at its own pace when recording)."""
+        data = (FILE_INPUT, path)
+        row = self.device.findData(data)
+        if row < 0:
+            row = self.device.count() - 1  # before "Audio file…"
+            self.device.insertItem(row, f"file: {Path(path).name}", data)
+            self.device.setItemData(row, path, Qt.ItemDataRole.ToolTipRole)
+        self.device.setCurrentIndex(row)
+        if self.folder is not None:
+            self.folder.remember(path)
+        self._update_buttons()
 
     def select_device(self, name: str) -> bool:
         """Choose the first device whose label contains ``name``."""
@@ -248,17 +316,23 @@ class MicrophoneTab(QWidget):
             self.start_recording()
 
     def start_recording(self) -> bool:
-        model = self.model_provider()
-        if model is None:
+        if self.contexts.model is None:
             self.say("open a model before recording", "error")
             return False
         if self.busy:
             self.say("still transcribing the last recording; wait a moment", "warning")
             return False
+        if not self.slot.can_start(quiet=True):
+            self.say(f"{self.slot.what} is running; wait for it or cancel it first", "error")
+            return False
+        if self.device.currentData() == FILE_INPUT:
+            self.say("choose an audio file (Audio file…) or a microphone as the input", "error")
+            return False
         try:
-            plan = self.plan_provider()
-            quantized = plan is not None and bool(plan.entries) and not plan.is_float()
-            factory = self.models_for(model, plan if quantized else None)
+            ctx = self.contexts.snapshot("recording", need_data=False)
+            model, plan = ctx.model, ctx.plan
+            quantized = bool(plan.entries) and not plan.is_float()
+            factory = self.models_for(ctx, plan if quantized else None)
             settings = SegmenterSettings(mode=str(self.mode.currentData()))
             source = self.source_factory(self.device.currentData(), model.sample_rate)
             source.start()
@@ -283,8 +357,14 @@ class MicrophoneTab(QWidget):
         worker.segmentDone.connect(self._segment_done)
         worker.segmentFailed.connect(self._segment_failed)
         worker.failed.connect(self._worker_failed)
-        self.worker = worker
-        self.job = start_worker(worker, on_done=self._worker_done)
+        job = self.slot.start(worker, "live transcription")
+        if job is None:
+            source.stop()
+            self.source = None
+            self._update_buttons()
+            return False
+        self.worker, self.job = worker, job
+        job.done.connect(self._worker_done)
         self.timer.start()
         self._update_buttons()
         self.say(f"recording from {source.name} at {source.sample_rate} Hz; preparing the models…")
@@ -391,6 +471,8 @@ class MicrophoneTab(QWidget):
     def _worker_done(self, job: Job) -> None:
         if job is self.job:
             self.job, self.worker = None, None
+        if self.capturing:  # cancelled from the run panel (or failed) while still capturing
+            self.stop_recording()
         self._update_buttons()
         self.idle.emit()
 

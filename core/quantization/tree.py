@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import nn
 
+from speechquant.core.formatting import format_bytes
 from speechquant.core.quantization.heads import HEAD_SCHEMES, tied_head_paths
 from speechquant.core.quantization.schemes import all_schemes
 from speechquant.core.quantization.schemes.base import APPLIES, Verdict
@@ -167,7 +168,7 @@ def format_tree(tree: ModuleTree, max_depth: int | None = None) -> str:
                 indent + node.name,
                 node.class_name,
                 f"{node.total_params:,}",
-                _human(node.total_bytes),
+                format_bytes(node.total_bytes),
                 schemes,
             )
         )
@@ -178,12 +179,3 @@ def format_tree(tree: ModuleTree, max_depth: int | None = None) -> str:
         for row in [header, *rows]
     ]
     return "\n".join(line.rstrip() for line in lines)
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
