@@ -100,6 +100,7 @@ class ScatterChart(QWidget):
         self.errors.setVisible(False)
         self.error_count = 0
         self.front_groups = 0
+        self._extra_fronts: list[pg.PlotDataItem] = []
         item = self.plot.getPlotItem()
         item.addItem(self.errors)
         item.addItem(self.front)
@@ -139,16 +140,13 @@ class ScatterChart(QWidget):
         ys: list[float] = []
         front_rows: list[int] = []
         for members in groups.values():
-            if len(members) < 2:
-                continue
             front = [members[j] for j in pareto_front([points[i] for i in members])]
             front_rows.extend(front)
             if len(front) < 2:  # one run dominates the rest: labelled, no line
                 continue
             xs += [points[i][0] for i in front] + [float("nan")]
             ys += [points[i][1] for i in front] + [float("nan")]
-        self.front.setData(xs, ys, connect="finite")
-        self.front_groups = sum(1 for x in xs if x != x)
+        self._draw_fronts(xs, ys)
         self._errors(usable, facts)
         self.run_ids = [r.run.id for r in usable]
         self.front_ids = [usable[i].run.id for i in front_rows]
@@ -164,6 +162,27 @@ class ScatterChart(QWidget):
             self._labels.append(text)
         self._legend_for(bool(plan_spots), bool(base_spots), bool(xs))
         self._fit(points)
+
+    def _draw_fronts(self, xs: list[float], ys: list[float]) -> None:
+        """One dashed line per setup group (``xs``/``ys`` hold the groups split by NaN)."""
+        item = self.plot.getPlotItem()
+        for extra in self._extra_fronts:
+            item.removeItem(extra)
+        self._extra_fronts = []
+        lines: list[tuple[list[float], list[float]]] = [([], [])]
+        for x, y in zip(xs, ys, strict=True):
+            if x != x:
+                lines.append(([], []))
+            else:
+                lines[-1][0].append(x)
+                lines[-1][1].append(y)
+        lines = [line for line in lines if line[0]]
+        self.front_groups = len(lines)
+        self.front.setData(*(lines[0] if lines else ([], [])))
+        for line_x, line_y in lines[1:]:
+            extra = pg.PlotDataItem(line_x, line_y, pen=self.front.opts["pen"])
+            item.addItem(extra)
+            self._extra_fronts.append(extra)
 
     def _errors(self, usable: Sequence[RunRow], facts: Facts) -> None:
         """Vertical bars for the stored WER 95 % intervals (none drawn when absent)."""

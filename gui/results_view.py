@@ -13,6 +13,8 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
+from PySide6.QtGui import QPainter
+from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -221,13 +223,13 @@ class ResultsView(QWidget):
             self.failed.emit(str(exc))
             runs = []
         self._all_rows = run_rows(runs)
-        self._fill_choices()
         self._apply_filters()
 
     def _fill_choices(self) -> None:
-        """The Data and Machine choices the loaded runs offer (the current choice kept)."""
-        subsets = sorted({subset_label(r.run) for r in self._all_rows})
-        machines = sorted({self.facts.get(r.run.id).machine_label or "-" for r in self._all_rows})
+        """The Data and Machine choices the runs of the chosen kind offer (choice kept)."""
+        of_kind = filter_rows(self._all_rows, RunFilter(kind=self.filter.kind), self.facts.get)
+        subsets = sorted({subset_label(r.run) for r in of_kind})
+        machines = sorted({self.facts.get(r.run.id).machine_label or "-" for r in of_kind})
         for combo, anyone, values in (
             (self.subset, ANY_DATA, subsets),
             (self.machine, ANY_MACHINE, machines),
@@ -255,6 +257,7 @@ class ResultsView(QWidget):
         self.kind.setCurrentIndex(self.kind.findData(ALL))
 
     def _apply_filters(self) -> None:
+        self._fill_choices()
         rows = filter_rows(self._all_rows, self.filter, self.facts.get)
         self.model.set_rows(rows)
         self.scatter.set_rows(rows, self.facts.get)
@@ -300,14 +303,24 @@ class ResultsView(QWidget):
         if suffix not in (".png", ".svg"):
             self.failed.emit(f"cannot export a chart as {target.name}; use a .png or .svg name")
             return False
-        item = self.charts()[which].getPlotItem()
-        exporter = (
-            pg.exporters.SVGExporter(item) if suffix == ".svg" else pg.exporters.ImageExporter(item)
-        )
+        widget = self.charts()[which]
         try:
-            exporter.export(str(target))
+            if suffix == ".svg":
+                generator = QSvgGenerator()
+                generator.setFileName(str(target))
+                generator.setSize(widget.size())
+                generator.setViewBox(widget.rect())
+                generator.setTitle("speechquant chart")
+                painter = QPainter(generator)
+                widget.render(painter)
+                painter.end()
+            else:
+                pg.exporters.ImageExporter(widget.getPlotItem()).export(str(target))
         except OSError as exc:
             self.failed.emit(f"cannot write {target}: {exc.strerror or exc}")
+            return False
+        if not target.is_file():
+            self.failed.emit(f"cannot write {target}; choose a writable folder")
             return False
         self.message.emit(f"saved the chart to {target}")
         return True
