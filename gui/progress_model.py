@@ -46,11 +46,12 @@ class OverallProgress:
         if stage in OUTER_STAGES and total > 0:
             self.outer = (stage, done, total)
             step = ""
+        fraction: float | None
         if self.outer is not None:
             name, outer_done, outer_total = self.outer
             within = step_fraction if (step and step_fraction is not None) else 0.0
-            fraction = min(1.0, (min(outer_done, outer_total) + within * (outer_done < outer_total))
-                           / outer_total)  # fmt: skip
+            unit = min(outer_done, outer_total) + within * (outer_done < outer_total)
+            fraction = min(1.0, unit / outer_total)
             overall = f"{name} {outer_done} / {outer_total}"
         else:
             fraction = step_fraction
