@@ -249,8 +249,6 @@ class MainWindow(QMainWindow):
         tree = tree if tree is not None else build_tree(model.mods)
         self.model = model
         plan = self.tree_model.plan
-        if model.plan is not None:
-            plan = model.plan  # an export: show the plan it was written with
         try:
             validate_plan(plan, tree)
         except SpeechquantError:

@@ -10,7 +10,6 @@ The recording can be saved with a typed reference into a user dataset usable as 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,6 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -33,12 +31,13 @@ from PySide6.QtWidgets import (
 
 from speechquant.core.errors import AudioDeviceError, SpeechquantError
 from speechquant.core.live.file_source import FileSource
-from speechquant.core.live.microphone import AudioSource, MicrophoneSource, list_input_devices
+from speechquant.core.live.microphone import AudioSource, MicrophoneSource
 from speechquant.core.live.recording import Recording, save_to_dataset, user_datasets
 from speechquant.core.live.segmenter import Segmenter, SegmenterSettings, level_db
 from speechquant.core.live.transcription import FLOAT, QUANTIZED, SegmentResult
 from speechquant.core.quantization.plan import Plan
 
+from .input_picker import FILE_INPUT, InputPicker
 from .job_slot import JobSlot
 from .live_worker import LiveWorker, ModelsFactory, Waveform, transcriber_factory
 from .paths import RememberedFolder
@@ -47,8 +46,6 @@ from .worker import Job
 
 TICK_MS = 30
 SourceFactory = Callable[[Any, int], AudioSource]
-FILE_INPUT = "file"
-"""Input combo data of the "Audio file…" entry; a chosen file is ``(FILE_INPUT, path)``."""
 
 
 def default_source(device: Any, rate: int) -> AudioSource:
@@ -91,7 +88,6 @@ class MicrophoneTab(QWidget):
         self.folder = folder
         self.models_for = models_for
         self.source_factory: SourceFactory = default_source
-        self.devices_found = 0
         self.source: AudioSource | None = None
         self.recording: Recording | None = None
         self.segmenter: Segmenter | None = None
@@ -107,11 +103,7 @@ class MicrophoneTab(QWidget):
 
     # --- construction ----------------------------------------------------------------------
     def _build(self) -> None:
-        self.device = QComboBox()
-        self.device.setObjectName("inputBox")
-        self.device.setMinimumWidth(260)
-        self.device.addItem("Audio file…", FILE_INPUT)
-        self.device.activated.connect(self._input_picked)
+        self.device = InputPicker(self.folder)
         self.device.currentIndexChanged.connect(lambda _i: self._update_buttons())
         self.refresh_button = QPushButton("↻")
         self.refresh_button.setToolTip("List the input devices again")
@@ -210,10 +202,7 @@ class MicrophoneTab(QWidget):
         return self.capturing or self.job is not None
 
     def _input_ready(self) -> bool:
-        data = self.device.currentData()
-        if data == FILE_INPUT:
-            return False
-        return data is not None or self.devices_found > 0
+        return self.device.ready()
 
     def _update_buttons(self) -> None:
         finishing = self.job is not None and not self.capturing
@@ -248,65 +237,19 @@ class MicrophoneTab(QWidget):
         if self.capturing:
             return
         self._listed = True
-        keep = self.device.currentData()
-        files = [
-            (self.device.itemText(i), self.device.itemData(i))
-            for i in range(self.device.count())
-            if isinstance(self.device.itemData(i), tuple)
-        ]
-        self.device.clear()
-        self.devices_found = 0
-        try:
-            devices = list_input_devices()
-        except AudioDeviceError as exc:
-            devices = []
-            self.say(f"{exc}; choose Audio file… as the input instead", "warning")
-        else:
-            if not devices:
-                self.say("no microphone found; choose Audio file… as the input to transcribe a "
-                         "WAV/FLAC file instead", "warning")  # fmt: skip
-        if devices:
-            self.device.addItem("Default input", None)
-        for device in devices:
-            self.device.addItem(device.label(), device.index)
-        self.devices_found = len(devices)
-        for text, data in files:
-            self.device.addItem(text, data)
-        self.device.addItem("Audio file…", FILE_INPUT)
-        index = self.device.findData(keep)
-        self.device.setCurrentIndex(index if index >= 0 else 0)
-        self._update_buttons()
-
-    def _input_picked(self, _row: int) -> None:
-        if self.device.currentData() == FILE_INPUT:
-            start = self.folder.get() if self.folder is not None else ""
-            path, _ = QFileDialog.getOpenFileName(
-                self, "Audio file to transcribe", start, "Audio (*.wav *.flac *.ogg *.mp3)"
-            )
-            if path:
-                self.use_file(path)
+        problem = self.device.refresh()
+        if problem:
+            self.say(problem, "warning")
         self._update_buttons()
 
     def use_file(self, path: str) -> None:
         """Make the audio file at ``path`` the input (played at its own pace when recording)."""
-        data = (FILE_INPUT, path)
-        row = self.device.findData(data)
-        if row < 0:
-            row = self.device.count() - 1  # before "Audio file…"
-            self.device.insertItem(row, f"file: {Path(path).name}", data)
-            self.device.setItemData(row, path, Qt.ItemDataRole.ToolTipRole)
-        self.device.setCurrentIndex(row)
-        if self.folder is not None:
-            self.folder.remember(path)
+        self.device.use_file(path)
         self._update_buttons()
 
     def select_device(self, name: str) -> bool:
         """Choose the first device whose label contains ``name``."""
-        for i in range(self.device.count()):
-            if self.device.itemData(i) is not None and name in self.device.itemText(i):
-                self.device.setCurrentIndex(i)
-                return True
-        return False
+        return self.device.select(name)
 
     # --- recording -------------------------------------------------------------------------
     def toggle_recording(self) -> None:

@@ -155,6 +155,7 @@ def test_messages_say_slower_and_sizes_agree(window):
     tree = window.tree_model.tree
     shown = window.tree_model.index_of("encoder", COL_SIZE).data()
     assert shown == format_bytes(tree["encoder"].total_bytes)  # the unit the results use
+    assert f"size {format_bytes(tree.root.total_bytes)} →" in window.plan_panel.summary.text()
     assert format_bytes(151_110_000) == "151.1 MB" and format_bytes(491_600) == "491.6 kB"
 
 

@@ -152,3 +152,24 @@ def test_tab_transcribes_the_virtual_microphone(
     assert recall(text, heard) >= 0.75, heard
     assert recall(text, tab.panes["quantized"].toPlainText()) >= 0.6
     assert "latency" in heard and tab.status.text().startswith("stopped after")
+
+
+def test_without_a_microphone_a_file_is_the_input(window, qtbot, tiny_data, monkeypatch):
+    from speechquant.gui import input_picker
+    from speechquant.gui.microphone_tab import default_source
+
+    monkeypatch.setattr(input_picker, "list_input_devices", lambda: [])
+    tab = window.microphone
+    tab.refresh_devices()
+    items = [tab.device.itemText(i) for i in range(tab.device.count())]
+    assert items == ["Audio file…"]  # no "Default input" without a device
+    assert not tab.record_button.isEnabled() and "no microphone found" in tab.status.text()
+    wav = tiny_data / "utt0.wav"
+    tab.use_file(str(wav))
+    assert tab.record_button.isEnabled() and tab.device.currentText() == "file: utt0.wav"
+    assert default_source(tab.device.currentData(), RATE).name == str(wav)
+    with qtbot.waitSignal(tab.idle, timeout=WAIT):  # the file plays through and ends
+        assert tab.start_recording()
+    assert tab.recording is not None and tab.recording.duration == pytest.approx(1.0, abs=0.05)
+    tab.refresh_devices()  # a chosen file survives a refresh
+    assert "file: utt0.wav" in [tab.device.itemText(i) for i in range(tab.device.count())]
