@@ -102,7 +102,7 @@ class ResultsView(QWidget):
         self.table.doubleClicked.connect(self._open_utterances)
 
         self.source = QComboBox()
-        self.source.setMinimumContentsLength(20)
+        self.source.setMinimumContentsLength(14)
         self.source.currentTextChanged.connect(lambda _t: self.refresh())
         self.kind = QComboBox()
         for key in KIND_CHOICES:
@@ -110,7 +110,7 @@ class ResultsView(QWidget):
         self.kind.setToolTip("Sensitivity and search measurements are hidden by default")
         self.kind.currentIndexChanged.connect(lambda _i: self._filters_changed())
         self.subset = QComboBox()
-        self.subset.setMinimumContentsLength(16)
+        self.subset.setMinimumContentsLength(12)
         self.subset.setToolTip("Dataset and how many of its utterances a run evaluated")
         self.subset.currentIndexChanged.connect(lambda _i: self._filters_changed())
         self.machine = QComboBox()
@@ -119,6 +119,7 @@ class ResultsView(QWidget):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search plan, schemes, model…")
         self.search.setClearButtonEnabled(True)
+        self.search.setMinimumWidth(170)
         self.search.textChanged.connect(lambda _t: self._filters_changed())
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh)
