@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
         self.show_error_dialogs = show_error_dialogs
         self.model: LoadedModel | None = None
         self._error_box: QMessageBox | None = None
+        self._shown_results = False
         self.folder = RememberedFolder(self.settings)
         self.slot = JobSlot(self)
 
@@ -320,6 +321,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _run_done(self, outcome: RunOutcome) -> None:
         self.log(describe(outcome))
+        self._shown_results = True
         self.results.add_source(outcome.source)
         first = outcome.baseline_id
         second = outcome.run_id if outcome.run_id is not None else first
@@ -358,8 +360,9 @@ class MainWindow(QMainWindow):
     def _job_done(self, name: str) -> None:
         if name == "load":  # a failed load must not leave its path in the Model field
             self.model_bar.set_source(self.model.source if self.model else "")
-        if name in ("run", "sensitivity", "search"):  # what a cancel kept shows at once
-            self.results.refresh()
+        if name in ("run", "sensitivity", "search") and not self._shown_results:
+            self.results.refresh()  # what a cancelled or failed job stored shows at once
+        self._shown_results = False
         self.run_panel.idle(
             "ready" if self.model else "open a model to start", self.model is not None
         )
