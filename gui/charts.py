@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
 from speechquant.core.evaluation.pareto import pareto_front
+from speechquant.core.evaluation.runs import RunRow, is_baseline
+from speechquant.core.formatting import format_bytes
 
-from .runs import RunRow, is_baseline, plan_tooltip
+from .results_filter import StoredFacts, front_group, subset_label
+
+Facts = Callable[[int], StoredFacts]
+
+
+def run_tooltip(row: RunRow, facts: StoredFacts) -> str:
+    """What hovering a point says: the run, its figures with intervals, its setup."""
+    run = row.run
+    lines = [f"#{run.id} {run.plan_name or 'float32 baseline'}", f"schemes: {run.plan_summary}"]
+    if run.wer is not None:
+        ci = f" (95 % CI {facts.wer_ci[0]:.1f}–{facts.wer_ci[1]:.1f})" if facts.wer_ci else ""
+        lines.append(f"WER {run.wer:.2f} %{ci}")
+    if row.delta_wer is not None and row.baseline is not None:
+        lines.append(f"ΔWER {row.delta_wer:+.2f} against float #{row.baseline.id}")
+    if run.rtf is not None:
+        speed = f", {row.speedup:.2f}× the float speed" if row.speedup and row.baseline else ""
+        lines.append(f"RTF {run.rtf:.3f}{speed}")
+    if run.model_bytes is not None:
+        lines.append(f"size {format_bytes(run.model_bytes)}")
+    lines.append(f"{subset_label(run)}, {run.threads} threads, {run.engine}")
+    if facts.machine_label:
+        lines.append(f"machine: {facts.machine_label}")
+    return "\n".join(lines)
+
 
 PLAN_COLOR = QColor("#1f5fae")
 BASE_COLOR = QColor("#c62828")
@@ -46,7 +72,8 @@ class ScatterChart(QWidget):
         self.plot = _plot(
             "WER vs real-time factor", "WER %  (lower is better)", "RTF  (lower is faster)"
         )
-        self.plot.getPlotItem().addLegend(offset=(-10, 10), labelTextColor="#222")
+        self.legend = self.plot.getPlotItem().addLegend(offset=(-10, -10), labelTextColor="#222")
+        self.legend.setBrush(pg.mkBrush(255, 255, 255, 210))
         self.plans = pg.ScatterPlotItem(
             size=11,
             brush=pg.mkBrush(PLAN_COLOR),
@@ -69,7 +96,13 @@ class ScatterChart(QWidget):
         self.front = pg.PlotDataItem(
             pen=pg.mkPen(FRONT_COLOR, width=2, style=Qt.PenStyle.DashLine), name="Pareto front"
         )
+        self.errors = pg.ErrorBarItem(beam=0.0, pen=pg.mkPen("#555", width=1))
+        self.errors.setVisible(False)
+        self.error_count = 0
+        self.front_groups = 0
+        self._extra_fronts: list[pg.PlotDataItem] = []
         item = self.plot.getPlotItem()
+        item.addItem(self.errors)
         item.addItem(self.front)
         item.addItem(self.plans)
         item.addItem(self.baselines)
@@ -84,7 +117,9 @@ class ScatterChart(QWidget):
     def _tip(x: float, y: float, data: object) -> str:
         return str(data)
 
-    def set_rows(self, rows: Sequence[RunRow]) -> None:
+    def set_rows(self, rows: Sequence[RunRow], facts: Facts) -> None:
+        """Plot ``rows``; one Pareto front per group of runs sharing data, subset, threads and
+        machine; labels only on front points; WER intervals as error bars where stored."""
         usable = [r for r in rows if r.run.wer is not None and r.run.rtf is not None]
         item = self.plot.getPlotItem()
         for label in self._labels:
@@ -93,30 +128,101 @@ class ScatterChart(QWidget):
         plan_spots: list[dict[str, Any]] = []
         base_spots: list[dict[str, Any]] = []
         for row in usable:
-            spot = {"pos": (row.run.rtf, row.run.wer), "data": plan_tooltip(row.run)}
+            spot = {"pos": (row.run.rtf, row.run.wer), "data": run_tooltip(row, facts(row.run.id))}
             (base_spots if is_baseline(row.run) else plan_spots).append(spot)
         self.plans.setData(plan_spots)
         self.baselines.setData(base_spots)
         points = [(float(r.run.rtf), float(r.run.wer)) for r in usable]  # type: ignore[arg-type]
-        front = pareto_front(points)
-        self.front.setData([points[i][0] for i in front], [points[i][1] for i in front])
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i, row in enumerate(usable):
+            groups.setdefault(front_group(row, facts(row.run.id)), []).append(i)
+        xs: list[float] = []
+        ys: list[float] = []
+        front_rows: list[int] = []
+        for members in groups.values():
+            front = [members[j] for j in pareto_front([points[i] for i in members])]
+            front_rows.extend(front)
+            if len(front) < 2:  # one run dominates the rest: labelled, no line
+                continue
+            xs += [points[i][0] for i in front] + [float("nan")]
+            ys += [points[i][1] for i in front] + [float("nan")]
+        self._draw_fronts(xs, ys)
+        self._errors(usable, facts)
         self.run_ids = [r.run.id for r in usable]
-        self.front_ids = [usable[i].run.id for i in front]
+        self.front_ids = [usable[i].run.id for i in front_rows]
         font = QFont()
         font.setPointSize(8)
-        for row in usable[:MAX_LABELS]:
+        labelled = front_rows if front_rows else list(range(len(usable)))[:MAX_LABELS]
+        for i in labelled[:MAX_LABELS]:
+            row = usable[i]
             text = pg.TextItem(row.label, color="#333", anchor=(-0.1, 1.1))
             text.setFont(font)
             text.setPos(float(row.run.rtf), float(row.run.wer))  # type: ignore[arg-type]
             item.addItem(text)
             self._labels.append(text)
+        self._legend_for(bool(plan_spots), bool(base_spots), bool(xs))
         self._fit(points)
+
+    def _draw_fronts(self, xs: list[float], ys: list[float]) -> None:
+        """One dashed line per setup group (``xs``/``ys`` hold the groups split by NaN)."""
+        item = self.plot.getPlotItem()
+        for extra in self._extra_fronts:
+            item.removeItem(extra)
+        self._extra_fronts = []
+        lines: list[tuple[list[float], list[float]]] = [([], [])]
+        for x, y in zip(xs, ys, strict=True):
+            if x != x:
+                lines.append(([], []))
+            else:
+                lines[-1][0].append(x)
+                lines[-1][1].append(y)
+        lines = [line for line in lines if line[0]]
+        self.front_groups = len(lines)
+        self.front.setData(*(lines[0] if lines else ([], [])))
+        for line_x, line_y in lines[1:]:
+            extra = pg.PlotDataItem(line_x, line_y, pen=self.front.opts["pen"])
+            item.addItem(extra)
+            self._extra_fronts.append(extra)
+
+    def _errors(self, usable: Sequence[RunRow], facts: Facts) -> None:
+        """Vertical bars for the stored WER 95 % intervals (none drawn when absent)."""
+        x, y, top, bottom = [], [], [], []
+        for row in usable:
+            ci = facts(row.run.id).wer_ci
+            if ci is None:
+                continue
+            wer = float(row.run.wer)  # type: ignore[arg-type]
+            x.append(float(row.run.rtf))  # type: ignore[arg-type]
+            y.append(wer)
+            top.append(max(0.0, ci[1] - wer))
+            bottom.append(max(0.0, wer - ci[0]))
+        self.error_count = len(x)
+        if x:
+            self.errors.setData(
+                x=np.array(x), y=np.array(y), top=np.array(top), bottom=np.array(bottom)
+            )
+            self.errors.setVisible(True)
+        else:
+            self.errors.setVisible(False)
+
+    def _legend_for(self, plans: bool, baselines: bool, front: bool) -> None:
+        """The legend lists only what is drawn."""
+        legend = self.legend
+        legend.clear()
+        if plans:
+            legend.addItem(self.plans, "quantized")
+        if baselines:
+            legend.addItem(self.baselines, "float baseline")
+        if front:
+            legend.addItem(self.front, "Pareto front (same data, subset, machine)")
+        legend.setVisible(plans or baselines)
 
     def _fit(self, points: list[tuple[float, float]]) -> None:
         """Show every point with room on the right and above for its label."""
         item = self.plot.getPlotItem()
-        if not points:
-            item.enableAutoRange()
+        if not points:  # nothing to show: a neutral range, not the previous model's
+            item.setXRange(0.0, 1.0, padding=0)
+            item.setYRange(0.0, 100.0, padding=0)
             return
         xs, ys = [p[0] for p in points], [p[1] for p in points]
         x_span = (max(xs) - min(xs)) or max(abs(max(xs)) * 0.5, 0.01)
@@ -138,16 +244,27 @@ class BarChart(QWidget):
         )
         self.plot.getPlotItem().addItem(self.one)
         self.values: list[float] = []
+        self.errors = pg.ErrorBarItem(beam=0.2, pen=pg.mkPen("#222", width=1))
+        self.errors.setVisible(False)
+        self.error_count = 0
+        self.plot.getPlotItem().addItem(self.errors)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
 
-    def set_values(self, labels: Sequence[str], values: Sequence[float]) -> None:
+    def set_values(
+        self,
+        labels: Sequence[str],
+        values: Sequence[float],
+        intervals: Sequence[Any] | None = None,
+    ) -> None:
+        """Bars for ``values``; ``intervals`` (``[lo, hi]`` or None per bar) as error bars."""
         item = self.plot.getPlotItem()
         if self.bars is not None:
             item.removeItem(self.bars)
             self.bars = None
         self.values = list(values)
+        self._errors(values, intervals or [])
         positions = list(range(len(values)))
         if values:
             self.bars = pg.BarGraphItem(
@@ -163,6 +280,21 @@ class BarChart(QWidget):
         item.setYRange(-0.6, max(len(values), 1) - 0.4, padding=0)
         item.setXRange(0, max([1.0, *values]) * 1.1, padding=0)
 
+    def _errors(self, values: Sequence[float], intervals: Sequence[Any]) -> None:
+        xs, ys, left, right = [], [], [], []
+        for i, (value, ci) in enumerate(zip(values, intervals, strict=False)):
+            if isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci:
+                xs.append(value)
+                ys.append(float(i))
+                left.append(max(0.0, value - float(ci[0])))
+                right.append(max(0.0, float(ci[1]) - value))
+        self.error_count = len(xs)
+        if xs:
+            self.errors.setData(
+                x=np.array(xs), y=np.array(ys), left=np.array(left), right=np.array(right)
+            )
+        self.errors.setVisible(bool(xs))
+
 
 class BarCharts(QWidget):
     """Speed-up and size reduction of each quantized run against its float baseline."""
@@ -176,9 +308,10 @@ class BarCharts(QWidget):
         layout.addWidget(self.speedup)
         layout.addWidget(self.shrink)
 
-    def set_rows(self, rows: Sequence[RunRow]) -> None:
+    def set_rows(self, rows: Sequence[RunRow], facts: Facts) -> None:
         shown = [r for r in rows if not is_baseline(r.run) and r.baseline is not None]
         shown = sorted(shown, key=lambda r: r.run.id)[-MAX_BARS:]
         labels = [r.label for r in shown]
-        self.speedup.set_values(labels, [r.speedup or 0.0 for r in shown])
+        intervals = [facts(r.run.id).comparison.get("speedup_ci") for r in shown]
+        self.speedup.set_values(labels, [r.speedup or 0.0 for r in shown], intervals)
         self.shrink.set_values(labels, [r.size_ratio or 0.0 for r in shown])

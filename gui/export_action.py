@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from speechquant.core.errors import SpeechquantError
 from speechquant.core.export.loader import is_export_folder
 
+from .job_slot import JobSlot
 from .jobs import ExportOutcome, describe_export, export_job
+from .paths import RememberedFolder
+from .run_context import ContextSource
 from .worker import Worker
-
-if TYPE_CHECKING:
-    from .main_window import MainWindow
 
 
 def suggested_name(source: str, plan_name: str) -> str:
@@ -27,18 +26,25 @@ def suggested_name(source: str, plan_name: str) -> str:
 
 
 class Exporter(QObject):
-    """Owns the export action; the job runs through the window's single worker slot.
+    """Owns the export action; the job runs in the window's job slot.
 
-    ``exported(ExportOutcome)`` follows a written export; failures go to the window's log and
-    error dialog (``jobFailed``), and the plan is left as it was.
+    ``exported(ExportOutcome)`` follows a written export; ``failed(text)`` a refusal or error
+    (the plan is left as it was), ``message(text, level)`` what to log.
     """
 
     exported = Signal(object)
+    message = Signal(str, str)
+    failed = Signal(str)
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
-        self.action = QAction("Export quantized model…", window)
+    def __init__(
+        self, slot: JobSlot, contexts: ContextSource, folder: RememberedFolder, parent: QWidget
+    ) -> None:
+        super().__init__(parent)
+        self.slot = slot
+        self.contexts = contexts
+        self.folder = folder
+        self.parent_widget = parent
+        self.action = QAction("Export quantized model…", parent)
         self.action.setIconText("Export…")
         self.action.setToolTip(
             "Quantize the open model by the current plan (calibrating static entries on the "
@@ -46,18 +52,25 @@ class Exporter(QObject):
         )
         self.action.setEnabled(False)
         self.action.triggered.connect(self.ask)
-        window.modelLoaded.connect(lambda _model: self.action.setEnabled(True))
+        slot.busyChanged.connect(lambda _busy: self._update())
+
+    def _update(self) -> None:
+        model = self.contexts.model
+        self.action.setEnabled(model is not None and not self.slot.busy)
+
+    def model_changed(self) -> None:
+        self._update()
 
     def ask(self) -> None:
         """Ask for a new destination folder, then export into it."""
-        window = self.window
-        if window.model is None:
-            window.report_error("open a model before exporting it")
+        model = self.contexts.model
+        if model is None:
+            self.failed.emit("open a model before exporting it")
             return
-        start = Path(str(window.settings.value("export/last_dir", str(Path.home()))))
-        name = suggested_name(window.model.source, window.plan.name)
+        start = Path(self.folder.get())
+        name = suggested_name(model.source, self.contexts.tree_model.plan.name)
         path, _ = QFileDialog.getSaveFileName(
-            window,
+            self.parent_widget,
             "Export quantized model to a new folder",
             str(start / name),
             "Export folder (*)",
@@ -68,49 +81,35 @@ class Exporter(QObject):
         overwrite = False
         if is_export_folder(path):
             answer = QMessageBox.question(
-                window, "Replace export", f"{path} holds an earlier export. Replace it?"
+                self.parent_widget, "Replace export", f"{path} holds an earlier export. Replace it?"
             )
             if answer != QMessageBox.StandardButton.Yes:
                 return
             overwrite = True
-        window.settings.setValue("export/last_dir", str(Path(path).parent))
+        self.folder.remember(Path(path).parent)
         self.export_to(path, overwrite=overwrite)
 
     def export_to(self, out: str | Path, overwrite: bool = False) -> bool:
-        """Start the export of the window's model and plan to ``out``; False if it cannot start."""
-        window = self.window
-        model = window.model
-        if model is None:
-            window.report_error("open a model before exporting it")
-            return False
-        if model.plan is not None:
-            window.report_error(
-                f"{model.source} is already quantized (an export); open the float model to "
-                "export another plan"
-            )
-            return False
-        if not window._can_start():
+        """Start the export of the open model and plan to ``out``; False if it cannot start."""
+        if not self.slot.can_start():
             return False
         try:
-            plan = window.current_plan()
-            bench = window.settings_panel.bench_settings()
+            ctx = self.contexts.snapshot("exporting it", need_data=False, float_model=True)
         except SpeechquantError as exc:
-            window.report_error(str(exc))
+            self.failed.emit(str(exc))
             return False
-        if plan.is_float():
-            window.report_error(
+        if ctx.plan.is_float():
+            self.failed.emit(
                 "the plan quantizes nothing; choose a preset or set schemes before exporting"
             )
             return False
-        data = window.settings_panel.dataset_spec()
-        window.log(f"export: plan {plan.name} to {out}")
-        job = export_job(model, plan, out, data, bench, window.history, overwrite)
+        self.message.emit(f"export: plan {ctx.plan.name} to {out}", "info")
+        job = export_job(ctx.model, ctx.plan, out, ctx.data, ctx.bench, ctx.history, overwrite)
         worker = Worker(job, "export")
         worker.result.connect(self._done)
-        window._start(worker, "exporting")
-        return True
+        return self.slot.start(worker, "exporting") is not None
 
     @Slot(object)
     def _done(self, outcome: ExportOutcome) -> None:
-        self.window.log(describe_export(outcome))
+        self.message.emit(describe_export(outcome), "info")
         self.exported.emit(outcome)

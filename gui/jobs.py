@@ -18,6 +18,7 @@ from speechquant.core.evaluation.experiment import (
 )
 from speechquant.core.evaluation.history import HistoryStore, new_group_id
 from speechquant.core.export.writer import export_model
+from speechquant.core.formatting import format_bytes
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import CancelToken, ProgressCallback, check
 from speechquant.core.quantization.plan import Plan
@@ -64,10 +65,12 @@ def run_job(
     data: str,
     settings: BenchSettings,
     history: HistoryStore,
+    kept: list[str] | None = None,
 ) -> Any:
     """Float baseline (reused from history when cached) then ``plan``, stored as one group.
 
     A float plan re-measures the baseline instead. ``plan`` must be the caller's own copy.
+    ``kept`` gets a line per run stored (what a cancel leaves in the history).
     """
 
     def job(progress: ProgressCallback, cancel: CancelToken) -> RunOutcome:
@@ -85,6 +88,8 @@ def run_job(
             cancel=cancel,
         )
         outcome = RunOutcome(model.source, base.result, base.run_id, base.baseline_cached)
+        if kept is not None and not base.baseline_cached and base.run_id is not None:
+            kept.append(f"the float baseline #{base.run_id}")
         if not quantized:
             return outcome
         experiment = run_experiment(
@@ -107,23 +112,34 @@ def run_job(
     return job
 
 
+def ratio_text(ratio: float | None, more: str, less: str) -> str:
+    """``2.5`` -> ``"2.50× faster"``; ``0.4`` -> ``"2.50× slower"`` (never "0.40× faster")."""
+    if ratio is None or ratio != ratio or ratio <= 0:
+        return f"{more}: -"
+    if ratio >= 1:
+        return f"{ratio:.2f}× {more}"
+    return f"{1 / ratio:.2f}× {less}"
+
+
 def describe(outcome: RunOutcome) -> str:
     """One log line: the plan's figures against the float baseline."""
     base = outcome.baseline
     cached = " (cached)" if outcome.baseline_cached else ""
     text = (
         f"float32 #{outcome.baseline_id}{cached}: WER {base['wer']:.2f} %, RTF {base['rtf']:.3f}, "
-        f"{base['model_bytes'] / 1e6:.2f} MB"
+        f"{format_bytes(base['model_bytes'])}"
     )
     result = outcome.result
     if result is None:
         return text
     name = (result.get("plan") or {}).get("name", "plan")
-    speedup = base["rtf"] / result["rtf"] if result["rtf"] else float("nan")
+    speedup = base["rtf"] / result["rtf"] if result["rtf"] else None
+    shrink = base["model_bytes"] / result["model_bytes"] if result["model_bytes"] else None
     return (
         f"{name} #{outcome.run_id}: WER {result['wer']:.2f} % ({result['wer'] - base['wer']:+.2f}), "
-        f"RTF {result['rtf']:.3f} ({speedup:.2f}× faster), {result['model_bytes'] / 1e6:.2f} MB "
-        f"({base['model_bytes'] / result['model_bytes']:.2f}× smaller) — against {text}"
+        f"RTF {result['rtf']:.3f} ({ratio_text(speedup, 'faster', 'slower')}), "
+        f"{format_bytes(result['model_bytes'])} ({ratio_text(shrink, 'smaller', 'larger')}) "
+        f"— against {text}"
     )
 
 
@@ -230,8 +246,8 @@ def describe_export(outcome: ExportOutcome) -> str:
     disk, base = outcome.disk_bytes, outcome.float_bytes
     text = (
         f"exported {outcome.source} [{outcome.plan_name}] to {outcome.folder}: "
-        f"{disk / 1e6:.2f} MB on disk, float state_dict {base / 1e6:.2f} MB"
-        + (f" ({base / disk:.2f}× smaller)" if disk else "")
+        f"{format_bytes(disk)} on disk, float state_dict {format_bytes(base)}"
+        + (f" ({ratio_text(base / disk, 'smaller', 'larger')})" if disk else "")
     )
     ids = outcome.calibration_ids
     if ids:

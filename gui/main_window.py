@@ -9,7 +9,6 @@ from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -19,23 +18,27 @@ from PySide6.QtWidgets import (
 
 from speechquant.core.errors import SpeechquantError
 from speechquant.core.evaluation.history import HistoryStore
+from speechquant.core.formatting import format_bytes
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.quantization.plan import Plan
-from speechquant.core.quantization.presets import make_preset
-from speechquant.core.quantization.tree import ModuleTree, build_tree, human_bytes
+from speechquant.core.quantization.tree import ModuleTree, build_tree
 from speechquant.core.quantization.validation import validate_plan
 
 from .export_action import Exporter
+from .job_slot import JobSlot
 from .jobs import Loaded, RunOutcome, describe, load_job, run_job
 from .microphone_tab import MicrophoneTab
 from .model_bar import ModelBar
+from .paths import RememberedFolder
+from .plan_editor import PlanEditor, entries_text
 from .plan_panel import PlanPanel
 from .results_view import ResultsView
+from .run_context import ContextSource
 from .run_panel import RunPanel
 from .search_action import Analyzer
 from .settings_panel import SettingsPanel
 from .utterances_view import UtterancesView
-from .worker import Job, Worker, start_worker
+from .worker import Job, Worker
 
 TAB_PLAN, TAB_RESULTS, TAB_UTTERANCES = range(3)
 
@@ -49,13 +52,9 @@ def open_history() -> tuple[HistoryStore, str | None]:
         return HistoryStore(fallback), f"{exc}; runs go to {fallback} for this session"
 
 
-def entries_text(plan: Plan) -> str:
-    counts = plan.summary()
-    return ", ".join(f"{scheme}×{n}" for scheme, n in sorted(counts.items())) or "float, no entries"
-
-
 class MainWindow(QMainWindow):
-    """``show_error_dialogs=False`` keeps errors in the log only (tests, screenshots)."""
+    """``show_error_dialogs=False`` keeps errors in the log only and asks no questions (tests,
+    screenshots)."""
 
     modelLoaded = Signal(object)
     runCompleted = Signal(object)
@@ -80,15 +79,23 @@ class MainWindow(QMainWindow):
         self.history = history
         self.show_error_dialogs = show_error_dialogs
         self.model: LoadedModel | None = None
-        self.job: Job | None = None
         self._error_box: QMessageBox | None = None
+        self._shown_results = False
+        self.folder = RememberedFolder(self.settings)
+        self.slot = JobSlot(self)
 
         self.plan_panel = PlanPanel()
-        self.settings_panel = SettingsPanel(self.settings)
-        self.results = ResultsView(self.history, confirm=show_error_dialogs)
+        self.settings_panel = SettingsPanel(self.settings, self.folder)
+        self.results = ResultsView(self.history, self.folder, confirm=show_error_dialogs)
         self.utterances = UtterancesView(self.history)
         self.run_panel = RunPanel()
         self.tree_model = self.plan_panel.model
+        self.contexts = ContextSource(
+            lambda: self.model, self.tree_model, self.settings_panel, self.history
+        )
+        self.plan_editor = PlanEditor(
+            self.tree_model, self.settings_panel, self.folder, self, confirm=show_error_dialogs
+        )
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.plan_panel)
@@ -99,7 +106,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(split, "Plan")
         self.tabs.addTab(self.results, "Results")
         self.tabs.addTab(self.utterances, "Utterances")
-        self.microphone = MicrophoneTab.for_window(self)
+        self.microphone = MicrophoneTab(self.slot, self.contexts, self.folder)
+        self.microphone.message.connect(self.log)
         self.tabs.addTab(self.microphone, "Microphone")
         self.setCentralWidget(self.tabs)
         dock = QDockWidget("Run", self)
@@ -111,13 +119,14 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel("no model")
         self.statusBar().addPermanentWidget(self.model_label)
 
-        self.model_bar = ModelBar(self.settings, self)
+        self.model_bar = ModelBar(self.settings, self.folder, self)
         self.model_bar.sourceRequested.connect(self.open_source)
         self.addToolBar(self.model_bar)
         self.recent_menu = self.model_bar.recent_menu
-        self.exporter = Exporter(self)
+        self.exporter = Exporter(self.slot, self.contexts, self.folder, self)
         self.model_bar.addAction(self.exporter.action)
-        self.analyzer = Analyzer(self)  # the Sensitivity tab, Sensitivity and Suggest plan…
+        self.analyzer = Analyzer(self.slot, self.contexts, self)
+        self.tabs.addTab(self.analyzer.view, "Sensitivity")
         self.model_bar.addActions(self.analyzer.actions)
         self._build_menus()
         self._wire()
@@ -140,6 +149,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.exporter.action)
         file_menu.addSeparator()
         file_menu.addAction("Quit", QKeySequence.StandardKey.Quit, self.close)
+        edit_menu = menus.addMenu("&Edit")
+        edit_menu.addAction(self.plan_editor.undo_action)
+        edit_menu.addAction(self.plan_editor.redo_action)
         plan_menu = menus.addMenu("&Plan")
         plan_menu.addMenu(self.plan_panel.preset_menu)
         plan_menu.addAction(self.plan_panel.load_action)
@@ -151,7 +163,10 @@ class MainWindow(QMainWindow):
         self.run_action = run_menu.addAction(
             "Run benchmark", QKeySequence("Ctrl+R"), self.run_benchmark
         )
-        run_menu.addAction("Cancel", self.cancel_job)
+        self.cancel_action = run_menu.addAction("Cancel", QKeySequence("Esc"), self.cancel_job)
+        self.cancel_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.cancel_action.setEnabled(False)  # Esc is only taken while a job runs
+        self.slot.busyChanged.connect(self.cancel_action.setEnabled)
         run_menu.addSeparator()
         run_menu.addActions(self.analyzer.actions)
 
@@ -159,8 +174,12 @@ class MainWindow(QMainWindow):
         panel = self.plan_panel
         for name, action in panel.preset_actions.items():
             action.triggered.connect(lambda _c=False, n=name: self.apply_preset(n))
-        panel.load_action.triggered.connect(self._load_plan_dialog)
-        panel.save_action.triggered.connect(self._save_plan_dialog)
+        panel.load_action.triggered.connect(self.plan_editor.load_dialog)
+        panel.save_action.triggered.connect(
+            lambda: self.plan_editor.save_dialog(self.current_plan())
+        )
+        self.plan_editor.message.connect(self.log)
+        self.plan_editor.failed.connect(self.report_error)
         self.tree_model.editRejected.connect(lambda text: self.log(text, "warning"))
         self.tree_model.entriesDropped.connect(
             lambda path, inner: self.log(
@@ -168,11 +187,27 @@ class MainWindow(QMainWindow):
             )
         )
         self.settings_panel.changed.connect(self._settings_changed)
+        self.settings_panel.message.connect(self.log)
         self.run_panel.run_button.clicked.connect(self.run_benchmark)
         self.run_panel.cancel_button.clicked.connect(self.cancel_job)
         self.results.compareRequested.connect(self._show_pair)
         self.results.message.connect(self.log)
         self.results.failed.connect(self.report_error)
+        self.modelLoaded.connect(lambda _m: self.exporter.model_changed())
+        self.modelLoaded.connect(self.analyzer.model_changed)
+        self.analyzer.planFound.connect(self._load_found_plan)
+        self.analyzer.view.coloursChanged.connect(self.tree_model.set_highlights)
+        self.exporter.message.connect(self.log)
+        self.exporter.failed.connect(self.report_error)
+        self.analyzer.message.connect(self.log)
+        self.analyzer.failed.connect(self.report_error)
+        slot = self.slot
+        slot.refused.connect(self.report_error)
+        slot.started.connect(lambda what: self.run_panel.busy(what))
+        slot.progress.connect(self._job_progress)
+        slot.failed.connect(self._job_failed)
+        slot.cancelled.connect(self._job_cancelled)
+        slot.finished.connect(self._job_done)
         self._settings_changed()
 
     # --- logging and errors ----------------------------------------------------------------
@@ -195,13 +230,13 @@ class MainWindow(QMainWindow):
 
     def open_source(self, source: str) -> bool:
         """Load ``source`` in a worker; ``modelLoaded`` or ``jobFailed`` follows."""
-        if not self._can_start():
+        if not self.slot.can_start():
             return False
         self.model_bar.set_source(source)
         self.log(f"opening {source}")
         worker = Worker(load_job(source), "load")
         worker.result.connect(self._model_loaded)
-        self._start(worker, f"opening {source}")
+        self.slot.start(worker, f"opening {source}")
         return True
 
     @Slot(object)
@@ -210,7 +245,8 @@ class MainWindow(QMainWindow):
         self.model_bar.remember(loaded.model.source)
 
     def set_model(self, model: LoadedModel, tree: ModuleTree | None = None) -> None:
-        """Show ``model`` (already loaded); the plan is kept where it fits the new model."""
+        """Show ``model`` (already loaded); the plan is kept where it fits the new model and
+        what belonged to the previous model (comparison, charts, sensitivity) is cleared."""
         tree = tree if tree is not None else build_tree(model.mods)
         self.model = model
         plan = self.tree_model.plan
@@ -221,14 +257,15 @@ class MainWindow(QMainWindow):
         self.tree_model.set_tree(tree, plan)
         self.plan_panel.show_tree()
         nodes = sum(1 for _ in tree.nodes())
-        info = f"{model.source} · {model.interface} · {nodes} modules · {human_bytes(tree.root.total_bytes)}"
+        kind = f"export of plan {model.plan.name}" if model.plan is not None else model.interface
+        info = f"{model.source} · {kind} · {nodes} modules · {format_bytes(tree.root.total_bytes)}"
         self.model_label.setText(info)
-        self.model_label.setMinimumWidth(self.model_label.sizeHint().width())
+        self.model_label.setToolTip(info)
         self.setWindowTitle(f"speechquant — {model.source}")
         self.model_bar.set_source(model.source)
         self.results.set_current_source(model.source)
         self.utterances.load_runs(model.source)
-        self.run_panel.idle("ready", can_run=self.job is None)
+        self.run_panel.idle("ready", can_run=not self.slot.busy)
         self.log(f"opened {info}")
         self.modelLoaded.emit(model)
 
@@ -236,6 +273,11 @@ class MainWindow(QMainWindow):
     @property
     def plan(self) -> Plan:
         return self.tree_model.plan
+
+    @property
+    def job(self) -> Job | None:
+        """The running job of the window's one slot."""
+        return self.slot.job
 
     def _settings_changed(self) -> None:
         try:
@@ -246,149 +288,104 @@ class MainWindow(QMainWindow):
             self.log(str(exc), "warning")
 
     def apply_preset(self, name: str) -> bool:
-        tree = self.tree_model.tree
-        if tree is None:
-            self.report_error("open a model before choosing a preset")
-            return False
-        try:
-            plan = make_preset(name, tree, self.settings_panel.quant_settings(self.plan.settings))
-        except SpeechquantError as exc:
-            self.report_error(str(exc))
-            return False
-        self.tree_model.set_plan(plan)
-        self.log(f"preset {name}: {entries_text(plan)}")
-        return True
+        return self.plan_editor.apply_preset(name)
 
     def load_plan_file(self, path: str) -> bool:
-        try:
-            plan = Plan.load(path)
-            if self.tree_model.tree is not None:
-                self.tree_model.set_plan(plan)
-        except SpeechquantError as exc:
-            self.report_error(str(exc))
-            return False
-        self.settings_panel.set_quant_settings(plan.settings)
-        self.log(f"loaded plan {plan.name} from {path}")
-        return True
+        return self.plan_editor.load_file(path)
 
     def current_plan(self) -> Plan:
         """A copy of the plan with the settings panel's quantization settings."""
-        plan = self.plan
-        settings = self.settings_panel.quant_settings(plan.settings)
-        return Plan(entries=dict(plan.entries), settings=settings, name=plan.name)
+        return self.contexts.current_plan()
 
     def save_plan_file(self, path: str) -> bool:
-        try:
-            self.current_plan().save(path)
-        except (SpeechquantError, OSError) as exc:
-            self.report_error(f"cannot save the plan to {path}: {exc}")
-            return False
-        self.log(f"saved plan to {path}")
-        return True
-
-    def _load_plan_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Load plan", "", "Plans (*.json);;All files (*)"
-        )
-        if path:
-            self.load_plan_file(path)
-
-    def _save_plan_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save plan", f"{self.plan.name}.json", "Plans (*.json)"
-        )
-        if path:
-            self.save_plan_file(path)
+        return self.plan_editor.save_file(path, self.current_plan())
 
     # --- runs ------------------------------------------------------------------------------
     def run_benchmark(self) -> bool:
         """Baseline + current plan on the settings panel's dataset, in a worker."""
-        if self.model is None:
-            self.report_error("open a model before running a benchmark")
-            return False
-        if not self._can_start():
-            return False
-        data = self.settings_panel.dataset_spec()
-        if not data:
-            self.report_error(
-                "choose a dataset (a folder, a manifest or demo) in the Data settings"
-            )
+        if not self.slot.can_start():
             return False
         try:
-            bench = self.settings_panel.bench_settings()
-            plan = self.current_plan()
+            ctx = self.contexts.snapshot("running a benchmark")
         except SpeechquantError as exc:
             self.report_error(str(exc))
             return False
-        self.log(f"run: plan {plan.name} ({entries_text(plan)}) on {data}")
-        worker = Worker(run_job(self.model, plan, data, bench, self.history), "run")
+        self.log(f"run: plan {ctx.plan.name} ({entries_text(ctx.plan)}) on {ctx.data}")
+        kept: list[str] = []
+        job = run_job(ctx.model, ctx.plan, ctx.data, ctx.bench, ctx.history, kept)
+        worker = Worker(job, "run", kept)
         worker.result.connect(self._run_done)
-        self._start(worker, "starting run")
+        self.slot.start(worker, "starting run")
         return True
 
     @Slot(object)
     def _run_done(self, outcome: RunOutcome) -> None:
         self.log(describe(outcome))
+        self._shown_results = True
         self.results.add_source(outcome.source)
         first = outcome.baseline_id
         second = outcome.run_id if outcome.run_id is not None else first
         self.utterances.load_runs(outcome.source, first, second)
         self.runCompleted.emit(outcome)
 
+    def _load_found_plan(self, plan: Plan) -> None:
+        """A suggested plan replaces the edited one (undo brings the edits back)."""
+        try:
+            self.tree_model.set_plan(plan)
+        except SpeechquantError as exc:
+            self.report_error(f"the plan found does not fit the model: {exc}")
+            return
+        self.settings_panel.set_quant_settings(plan.settings)
+
     def _show_pair(self, first: int, second: int) -> None:
         self.utterances.show_pair(first, second)
         self.tabs.setCurrentIndex(TAB_UTTERANCES)
 
     # --- jobs ------------------------------------------------------------------------------
-    def _can_start(self) -> bool:
-        if self.job is not None:
-            self.report_error("a job is running; wait for it or cancel it first")
-            return False
-        return True
-
-    def _start(self, worker: Worker, what: str) -> None:
-        worker.progress.connect(self._job_progress)
-        worker.failed.connect(self._job_failed)
-        worker.cancelled.connect(self._job_cancelled)
-        self.run_panel.busy(what)
-        self.job = start_worker(worker, on_done=self._job_done)
-
     @Slot(int, int, str)
     def _job_progress(self, done: int, total: int, stage: str) -> None:
         self.run_panel.progress(done, total, stage)
         self.jobProgress.emit(done, total, stage)
 
-    @Slot()
-    def _job_cancelled(self) -> None:
-        worker = self.job.worker if self.job is not None else None
-        name, note = (worker.name, worker.cancel_note) if worker else ("job", "")
-        self.log(f"{name} cancelled; {note or 'nothing was recorded for it'}", "warning")
+    @Slot(str, str)
+    def _job_cancelled(self, name: str, note: str) -> None:
+        self.log(f"{name} cancelled; {note}", "warning")
 
     @Slot(str)
     def _job_failed(self, text: str) -> None:
         self.report_error(text)
         self.jobFailed.emit(text)
 
-    @Slot(object)
-    def _job_done(self, job: Job) -> None:
-        if job is self.job:
-            self.job = None
+    @Slot(str)
+    def _job_done(self, name: str) -> None:
+        if name == "load":  # a failed load must not leave its path in the Model field
+            self.model_bar.set_source(self.model.source if self.model else "")
+        if name in ("run", "sensitivity", "search") and not self._shown_results:
+            self.results.refresh()  # what a cancelled or failed job stored shows at once
+        self._shown_results = False
         self.run_panel.idle(
             "ready" if self.model else "open a model to start", self.model is not None
         )
         self.jobFinished.emit()
 
     def cancel_job(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
+        if self.slot.cancel():
             self.run_panel.stage.setText("cancelling…")
             self.run_panel.cancel_button.setEnabled(False)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.slot.busy and self.show_error_dialogs:
+            answer = QMessageBox.question(
+                self,
+                "speechquant",
+                f"{self.slot.what or 'a job'} is running. Cancel it and quit?",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
         self.microphone.shutdown()
-        if self.job is not None:
-            self.job.cancel()
-            self.job.wait()
+        self.slot.cancel()
+        self.slot.wait()
         self.settings_panel.save()
         self.settings.sync()
         super().closeEvent(event)

@@ -30,26 +30,42 @@ from PySide6.QtWidgets import (
 )
 
 from speechquant.core.errors import AudioDeviceError, SpeechquantError
-from speechquant.core.live.microphone import AudioSource, MicrophoneSource, list_input_devices
+from speechquant.core.live.file_source import FileSource
+from speechquant.core.live.microphone import AudioSource, MicrophoneSource
 from speechquant.core.live.recording import Recording, save_to_dataset, user_datasets
 from speechquant.core.live.segmenter import Segmenter, SegmenterSettings, level_db
 from speechquant.core.live.transcription import FLOAT, QUANTIZED, SegmentResult
-from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.quantization.plan import Plan
 
+from .input_picker import FILE_INPUT, InputPicker
+from .job_slot import JobSlot
 from .live_worker import LiveWorker, ModelsFactory, Waveform, transcriber_factory
-from .worker import Job, start_worker
+from .paths import RememberedFolder
+from .run_context import ContextSource, RunContext
+from .worker import Job
 
 TICK_MS = 30
 SourceFactory = Callable[[Any, int], AudioSource]
 
 
 def default_source(device: Any, rate: int) -> AudioSource:
+    """A microphone, or a WAV/FLAC file played at its own pace through the same pipeline."""
+    if isinstance(device, tuple) and device[0] == FILE_INPUT:
+        return FileSource(device[1], sample_rate=rate, realtime=True)
     return MicrophoneSource(device, sample_rate=rate)
 
 
+def transcribers_for(ctx: RunContext, plan: Plan | None) -> ModelsFactory:
+    """The float (+ quantized) transcriber for ``ctx``; static plans calibrate on its DATA."""
+    calib = ctx.bench.calib or ctx.data or None
+    return transcriber_factory(ctx.model, plan, calib, ctx.bench.calib_n)
+
+
 class MicrophoneTab(QWidget):
-    """``models_for(model, plan)`` builds the transcriber in the worker (see :meth:`for_window`)."""
+    """Live transcription through the window's job slot, on the context's model and plan.
+
+    ``models_for(context, plan)`` gives the factory that builds the transcriber in the worker.
+    """
 
     message = Signal(str, str)  # text, level (info/warning/error)
     recordingStarted = Signal()
@@ -60,14 +76,16 @@ class MicrophoneTab(QWidget):
 
     def __init__(
         self,
-        model: Callable[[], LoadedModel | None],
-        plan: Callable[[], Plan | None],
-        models_for: Callable[[LoadedModel, Plan | None], ModelsFactory],
+        slot: JobSlot,
+        contexts: ContextSource,
+        folder: RememberedFolder | None = None,
+        models_for: Callable[[RunContext, Plan | None], ModelsFactory] = transcribers_for,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.model_provider = model
-        self.plan_provider = plan
+        self.slot = slot
+        self.contexts = contexts
+        self.folder = folder
         self.models_for = models_for
         self.source_factory: SourceFactory = default_source
         self.source: AudioSource | None = None
@@ -83,24 +101,10 @@ class MicrophoneTab(QWidget):
         self._build()
         self._update_buttons()
 
-    @classmethod
-    def for_window(cls, window: Any) -> MicrophoneTab:
-        """The tab wired to the main window's model, plan, calibration settings and log."""
-
-        def models_for(model: LoadedModel, plan: Plan | None) -> ModelsFactory:
-            bench = window.settings_panel.bench_settings()
-            calib = bench.calib or window.settings_panel.dataset_spec() or None
-            return transcriber_factory(model, plan, calib, bench.calib_n)
-
-        tab = cls(lambda: window.model, window.current_plan, models_for)
-        tab.message.connect(window.log)
-        return tab
-
     # --- construction ----------------------------------------------------------------------
     def _build(self) -> None:
-        self.device = QComboBox()
-        self.device.setMinimumWidth(260)
-        self.device.addItem("Default input", None)
+        self.device = InputPicker(self.folder)
+        self.device.currentIndexChanged.connect(lambda _i: self._update_buttons())
         self.refresh_button = QPushButton("↻")
         self.refresh_button.setToolTip("List the input devices again")
         self.refresh_button.setFixedWidth(32)
@@ -160,7 +164,9 @@ class MicrophoneTab(QWidget):
         save_row.addWidget(self.dataset)
         save_row.addWidget(self.reference, 1)
         save_row.addWidget(self.save_button)
-        self.status = QLabel("press Record to transcribe the microphone")
+        self.status = QLabel(
+            "press Record to transcribe the microphone, or pick Audio file… as the input"
+        )
         self.status.setWordWrap(True)
 
         layout = QVBoxLayout(self)
@@ -171,6 +177,7 @@ class MicrophoneTab(QWidget):
         layout.addLayout(save_row)
         layout.addWidget(self.status)
         self._fill_datasets()
+        self.slot.busyChanged.connect(lambda _busy: self._update_buttons())
 
     def _fill_datasets(self) -> None:
         current = self.dataset.currentText().strip() or "my-recordings"
@@ -194,10 +201,23 @@ class MicrophoneTab(QWidget):
         """Capturing, or still transcribing what was captured."""
         return self.capturing or self.job is not None
 
+    def _input_ready(self) -> bool:
+        return self.device.ready()
+
     def _update_buttons(self) -> None:
         finishing = self.job is not None and not self.capturing
+        other_job = self.slot.busy and self.job is None
         self.record_button.setText("■ Stop" if self.capturing else "● Record")
-        self.record_button.setEnabled(not finishing)
+        self.record_button.setEnabled(
+            self.capturing or (not finishing and not other_job and self._input_ready())
+        )
+        self.record_button.setToolTip(
+            "another job is running; wait for it or cancel it"
+            if other_job
+            else ""
+            if self._input_ready()
+            else "no microphone: choose Audio file… as the input"
+        )
         self.talk_button.setEnabled(self.capturing and self.mode.currentData() == "push-to-talk")
         for widget in (self.device, self.refresh_button, self.mode):
             widget.setEnabled(not self.busy)
@@ -217,28 +237,19 @@ class MicrophoneTab(QWidget):
         if self.capturing:
             return
         self._listed = True
-        keep = self.device.currentData()
-        self.device.clear()
-        self.device.addItem("Default input", None)
-        try:
-            devices = list_input_devices()
-        except AudioDeviceError as exc:
-            self.say(str(exc), "error")
-            return
-        for device in devices:
-            self.device.addItem(device.label(), device.index)
-        if not devices:
-            self.say("no audio input device found; connect a microphone or start an audio server")
-        index = self.device.findData(keep)
-        self.device.setCurrentIndex(max(0, index))
+        problem = self.device.refresh()
+        if problem:
+            self.say(problem, "warning")
+        self._update_buttons()
+
+    def use_file(self, path: str) -> None:
+        """Make the audio file at ``path`` the input (played at its own pace when recording)."""
+        self.device.use_file(path)
+        self._update_buttons()
 
     def select_device(self, name: str) -> bool:
         """Choose the first device whose label contains ``name``."""
-        for i in range(self.device.count()):
-            if self.device.itemData(i) is not None and name in self.device.itemText(i):
-                self.device.setCurrentIndex(i)
-                return True
-        return False
+        return self.device.select(name)
 
     # --- recording -------------------------------------------------------------------------
     def toggle_recording(self) -> None:
@@ -248,17 +259,23 @@ class MicrophoneTab(QWidget):
             self.start_recording()
 
     def start_recording(self) -> bool:
-        model = self.model_provider()
-        if model is None:
+        if self.contexts.model is None:
             self.say("open a model before recording", "error")
             return False
         if self.busy:
             self.say("still transcribing the last recording; wait a moment", "warning")
             return False
+        if not self.slot.can_start(quiet=True):
+            self.say(f"{self.slot.what} is running; wait for it or cancel it first", "error")
+            return False
+        if self.device.currentData() == FILE_INPUT:
+            self.say("choose an audio file (Audio file…) or a microphone as the input", "error")
+            return False
         try:
-            plan = self.plan_provider()
-            quantized = plan is not None and bool(plan.entries) and not plan.is_float()
-            factory = self.models_for(model, plan if quantized else None)
+            ctx = self.contexts.snapshot("recording", need_data=False)
+            model, plan = ctx.model, ctx.plan
+            quantized = bool(plan.entries) and not plan.is_float()
+            factory = self.models_for(ctx, plan if quantized else None)
             settings = SegmenterSettings(mode=str(self.mode.currentData()))
             source = self.source_factory(self.device.currentData(), model.sample_rate)
             source.start()
@@ -283,8 +300,14 @@ class MicrophoneTab(QWidget):
         worker.segmentDone.connect(self._segment_done)
         worker.segmentFailed.connect(self._segment_failed)
         worker.failed.connect(self._worker_failed)
-        self.worker = worker
-        self.job = start_worker(worker, on_done=self._worker_done)
+        job = self.slot.start(worker, "live transcription")
+        if job is None:
+            source.stop()
+            self.source = None
+            self._update_buttons()
+            return False
+        self.worker, self.job = worker, job
+        job.done.connect(self._worker_done)
         self.timer.start()
         self._update_buttons()
         self.say(f"recording from {source.name} at {source.sample_rate} Hz; preparing the models…")
@@ -391,6 +414,8 @@ class MicrophoneTab(QWidget):
     def _worker_done(self, job: Job) -> None:
         if job is self.job:
             self.job, self.worker = None, None
+        if self.capturing:  # cancelled from the run panel (or failed) while still capturing
+            self.stop_recording()
         self._update_buttons()
         self.idle.emit()
 

@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QInputDialog, QLabel, QMen
 
 from speechquant.core.sources import BUILTINS
 
+from .paths import RememberedFolder
+
 MAX_RECENT = 8
 RECENT_KEY = "recent_sources"
 
@@ -20,15 +22,18 @@ class ModelBar(QToolBar):
 
     sourceRequested = Signal(str)
 
-    def __init__(self, settings: QSettings, parent: Any = None) -> None:
+    def __init__(self, settings: QSettings, folder: RememberedFolder, parent: Any = None) -> None:
         super().__init__("Model", parent)
         self.settings = settings
+        self.folder = folder
         self.setObjectName("modelBar")
         self.setMovable(False)
         self.source_box = QComboBox()
         self.source_box.setObjectName("sourceBox")
         self.source_box.setEditable(True)
         self.source_box.setMinimumContentsLength(42)
+        self.source_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.source_box.textActivated.connect(self._picked)  # a pick from the list opens it
         edit = self.source_box.lineEdit()
         assert edit is not None
         edit.setPlaceholderText(
@@ -84,9 +89,16 @@ class ModelBar(QToolBar):
         if text:
             self.sourceRequested.emit(text)
 
+    def _picked(self, text: str) -> None:
+        if text.strip():
+            self.sourceRequested.emit(text.strip())
+
     def _open_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "SpeechBrain model or export folder")
+        folder = QFileDialog.getExistingDirectory(
+            self, "SpeechBrain model or export folder", self.folder.get()
+        )
         if folder:
+            self.folder.remember(folder)
             self.sourceRequested.emit(folder)
 
     def _open_hf(self) -> None:

@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import pyqtgraph as pg
+import pyqtgraph.exporters  # noqa: F401  (registers pg.exporters)
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
-    QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
     Signal,
 )
+from PySide6.QtGui import QPainter
+from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
+    QMenu,
     QMessageBox,
     QPushButton,
     QSplitter,
     QTableView,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -33,104 +39,31 @@ from PySide6.QtWidgets import (
 from speechquant.core.errors import SpeechquantError
 from speechquant.core.evaluation.experiment import comparison_rows
 from speechquant.core.evaluation.history import HistoryStore
+from speechquant.core.evaluation.runs import RunRow, run_rows
+from speechquant.core.formatting import format_bytes
 
 from .charts import BarCharts, ScatterChart
-from .runs import RunRow, run_rows
+from .paths import RememberedFolder
+from .results_filter import (
+    ALL,
+    BENCHMARKS,
+    KIND_CHOICES,
+    KIND_LABELS,
+    FactsCache,
+    RunFilter,
+    filter_rows,
+    subset_label,
+)
+from .runs_table_model import RunIdRole, RunsTableModel, SortRole
 
 ALL_SOURCES = "All models"
-SortRole = Qt.ItemDataRole.UserRole + 1
-RunIdRole = Qt.ItemDataRole.UserRole + 2
-Index = QModelIndex | QPersistentModelIndex
-NO_PARENT = QModelIndex()
-
-
-def local_time(text: str) -> str:
-    """A stored ISO time as local ``YYYY-MM-DD HH:MM:SS``."""
-    try:
-        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return text.replace("T", " ")[:19]
-    return (stamp.astimezone() if stamp.tzinfo else stamp).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def data_label(data: str | None) -> str:
-    """A DATA spec as shown in the table: a path's last part (``-`` when not recorded)."""
-    if not data:
-        return "-"
-    return data.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or data
-
-
-def _f(value: float | None, spec: str, suffix: str = "") -> str:
-    return "-" if value is None else format(value, spec) + suffix
-
-
-COLUMNS: list[tuple[str, Any, Any]] = [
-    # header, display(row) -> str, sort(row) -> value
-    ("id", lambda r: str(r.run.id), lambda r: r.run.id),
-    ("time", lambda r: local_time(r.run.started_at), lambda r: r.run.started_at),
-    ("plan", lambda r: r.run.plan_name or "float32", lambda r: r.run.plan_name or ""),
-    ("schemes", lambda r: r.run.plan_summary, lambda r: r.run.plan_summary),
-    ("WER %", lambda r: _f(r.run.wer, ".2f"), lambda r: r.run.wer),
-    ("ΔWER", lambda r: _f(r.delta_wer, "+.2f"), lambda r: r.delta_wer),
-    ("RTF", lambda r: _f(r.run.rtf, ".3f"), lambda r: r.run.rtf),
-    ("enc RTF", lambda r: _f(r.run.rtf_encoder, ".3f"), lambda r: r.run.rtf_encoder),
-    ("speed-up", lambda r: _f(r.speedup, ".2f", "×"), lambda r: r.speedup),
-    ("size MB", lambda r: _f((r.run.model_bytes or 0) / 1e6, ".2f"), lambda r: r.run.model_bytes),
-    ("size ×", lambda r: _f(r.size_ratio, ".2f", "×"), lambda r: r.size_ratio),
-    ("utts", lambda r: _f(r.run.n_utterances, "d"), lambda r: r.run.n_utterances),
-    ("threads", lambda r: _f(r.run.threads, "d"), lambda r: r.run.threads),
-    ("data", lambda r: data_label(r.run.data), lambda r: r.run.data or ""),
-    ("engine", lambda r: r.run.engine or "-", lambda r: r.run.engine or ""),
-    ("kind", lambda r: r.run.kind, lambda r: r.run.kind),
-    ("model", lambda r: r.run.source, lambda r: r.run.source),
-]
-NUMERIC = {0, 4, 5, 6, 7, 8, 9, 10, 11, 12}
-
-
-class RunsTableModel(QAbstractTableModel):
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.rows: list[RunRow] = []
-
-    def set_rows(self, rows: list[RunRow]) -> None:
-        self.beginResetModel()
-        self.rows = list(rows)
-        self.endResetModel()
-
-    def rowCount(self, parent: Index = NO_PARENT) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = NO_PARENT) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section][0] if 0 <= section < len(COLUMNS) else None
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self.rows):
-            return None
-        row = self.rows[index.row()]
-        _, display, sort = COLUMNS[index.column()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return display(row)
-        if role == SortRole:
-            value = sort(row)
-            return float("-inf") if value is None and index.column() in NUMERIC else value
-        if role == RunIdRole:
-            return row.run.id
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in NUMERIC:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{row.run.source}\n{row.run.plan_summary}\ndata: {row.run.data or '-'}"
-        return None
+ANY_DATA = "All data"
+ANY_MACHINE = "All machines"
 
 
 class ResultsView(QWidget):
-    """Runs of the history store (filtered by model), charts, and delete/compare actions."""
+    """Runs of the history store, filtered (model, kind, data subset, machine, text), charts,
+    delete/compare, and CSV/PNG/SVG export."""
 
     compareRequested = Signal(int, int)
     """(reference run id, other run id): show their utterances side by side."""
@@ -138,12 +71,19 @@ class ResultsView(QWidget):
     failed = Signal(str)
 
     def __init__(
-        self, history: HistoryStore, confirm: bool = True, parent: QWidget | None = None
+        self,
+        history: HistoryStore,
+        folder: RememberedFolder | None = None,
+        confirm: bool = True,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.history = history
+        self.folder = folder
         self.confirm = confirm
-        self.model = RunsTableModel(self)
+        self.facts = FactsCache(history)
+        self.filter = RunFilter()
+        self.model = RunsTableModel(self.facts.get, self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SortRole)
@@ -162,8 +102,25 @@ class ResultsView(QWidget):
         self.table.doubleClicked.connect(self._open_utterances)
 
         self.source = QComboBox()
-        self.source.setMinimumContentsLength(24)
+        self.source.setMinimumContentsLength(14)
         self.source.currentTextChanged.connect(lambda _t: self.refresh())
+        self.kind = QComboBox()
+        for key in KIND_CHOICES:
+            self.kind.addItem(KIND_LABELS.get(key, key), key)
+        self.kind.setToolTip("Sensitivity and search measurements are hidden by default")
+        self.kind.currentIndexChanged.connect(lambda _i: self._filters_changed())
+        self.subset = QComboBox()
+        self.subset.setMinimumContentsLength(12)
+        self.subset.setToolTip("Dataset and how many of its utterances a run evaluated")
+        self.subset.currentIndexChanged.connect(lambda _i: self._filters_changed())
+        self.machine = QComboBox()
+        self.machine.setToolTip("The machine that measured the runs")
+        self.machine.currentIndexChanged.connect(lambda _i: self._filters_changed())
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search plan, schemes, model…")
+        self.search.setClearButtonEnabled(True)
+        self.search.setMinimumWidth(170)
+        self.search.textChanged.connect(lambda _t: self._filters_changed())
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh)
         self.compare_button = QPushButton("Compare 2 selected")
@@ -173,23 +130,41 @@ class ResultsView(QWidget):
         self.compare_button.clicked.connect(self.compare_selected)
         self.delete_button = QPushButton("Delete selected")
         self.delete_button.clicked.connect(self.delete_selected)
+        self.export_button = QToolButton()
+        self.export_button.setText("Export")
+        export_menu = QMenu(self.export_button)
+        export_menu.addAction("Table as CSV…", self._export_csv_dialog)
+        export_menu.addAction("WER vs RTF chart (PNG/SVG)…", lambda: self._export_chart_dialog(0))
+        export_menu.addAction("Speed-up chart (PNG/SVG)…", lambda: self._export_chart_dialog(1))
+        export_menu.addAction("Size chart (PNG/SVG)…", lambda: self._export_chart_dialog(2))
+        self.export_button.setMenu(export_menu)
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         bar = QHBoxLayout()
-        bar.addWidget(QLabel("Model:"))
-        bar.addWidget(self.source)
-        bar.addStretch(1)
+        for label, widget in (
+            ("Model:", self.source),
+            ("Kind:", self.kind),
+            ("Data:", self.subset),
+            ("Machine:", self.machine),
+        ):
+            bar.addWidget(QLabel(label))
+            bar.addWidget(widget)
+        bar.addWidget(self.search, 1)
         for button in (self.refresh_button, self.compare_button, self.delete_button):
             bar.addWidget(button)
+        bar.addWidget(self.export_button)
+        self.count = QLabel("")
+        self.count.setObjectName("resultsCount")
 
         self.comparison = QTableWidget(0, 7)
         self.comparison.setHorizontalHeaderLabels(
-            ["run", "WER %", "ΔWER", "RTF", "speed-up", "size MB", "size ×"]
+            ["run", "WER %", "ΔWER", "RTF", "speed-up", "size", "size ×"]
         )
         self.comparison.verticalHeader().setVisible(False)
         self.comparison.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.comparison.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.comparison_box = QGroupBox("Comparison")
         QVBoxLayout(self.comparison_box).addWidget(self.comparison)
         self.comparison_box.setVisible(False)
-        self.comparison_box.setMaximumHeight(130)
 
         self.scatter = ScatterChart()
         self.bars = BarCharts()
@@ -202,20 +177,25 @@ class ResultsView(QWidget):
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self.table)
+        top_layout.addWidget(self.count)
         top_layout.addWidget(self.comparison_box)
         split.addWidget(top)
         split.addWidget(charts)
-        split.setSizes([260, 420])
+        split.setSizes([300, 400])
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(split, 1)
         self._current_source: str | None = None
+        self._all_rows: list[RunRow] = []
         self._selection_changed()
 
     # --- data ------------------------------------------------------------------------------
     def set_current_source(self, source: str | None) -> None:
-        """Show the runs of this model (the one open in the window) by default."""
+        """Show the runs of this model (the one open in the window); what was shown for the
+        previous model (a comparison, chart ranges) goes."""
         self._current_source = source
+        self.comparison_box.setVisible(False)
+        self.comparison.setRowCount(0)
         self._fill_sources(prefer=source)
         self.refresh()
 
@@ -235,6 +215,7 @@ class ResultsView(QWidget):
         self.source.blockSignals(False)
 
     def refresh(self) -> None:
+        """Reload the runs of the chosen model and show those the filters keep."""
         chosen = self.source.currentText()
         source = None if chosen in ("", ALL_SOURCES) else chosen
         try:
@@ -242,10 +223,51 @@ class ResultsView(QWidget):
         except SpeechquantError as exc:
             self.failed.emit(str(exc))
             runs = []
-        rows = run_rows(runs)
+        self._all_rows = run_rows(runs)
+        self._apply_filters()
+
+    def _fill_choices(self) -> None:
+        """The Data and Machine choices the runs of the chosen kind offer (choice kept)."""
+        of_kind = filter_rows(self._all_rows, RunFilter(kind=self.filter.kind), self.facts.get)
+        subsets = sorted({subset_label(r.run) for r in of_kind})
+        machines = sorted({self.facts.get(r.run.id).machine_label or "-" for r in of_kind})
+        for combo, anyone, values in (
+            (self.subset, ANY_DATA, subsets),
+            (self.machine, ANY_MACHINE, machines),
+        ):
+            keep = combo.currentData() or ""
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItem(anyone, "")
+            for value in values:
+                combo.addItem(value, value)
+            combo.setCurrentIndex(max(0, combo.findData(keep)))
+            combo.blockSignals(False)
+        self.machine.setEnabled(machines != ["-"])
+
+    def _filters_changed(self) -> None:
+        self.filter = RunFilter(
+            kind=str(self.kind.currentData() or BENCHMARKS),
+            subset=str(self.subset.currentData() or ""),
+            machine=str(self.machine.currentData() or ""),
+            text=self.search.text().strip(),
+        )
+        self._apply_filters()
+
+    def show_all_kinds(self) -> None:
+        self.kind.setCurrentIndex(self.kind.findData(ALL))
+
+    def _apply_filters(self) -> None:
+        self._fill_choices()
+        rows = filter_rows(self._all_rows, self.filter, self.facts.get)
         self.model.set_rows(rows)
-        self.scatter.set_rows(rows)
-        self.bars.set_rows(rows)
+        self.scatter.set_rows(rows, self.facts.get)
+        self.bars.set_rows(rows, self.facts.get)
+        hidden = len(self._all_rows) - len(rows)
+        self.count.setText(
+            f"{len(rows)} run{'s' if len(rows) != 1 else ''} shown"
+            + (f", {hidden} hidden by the filters" if hidden else "")
+        )
         self._selection_changed()
 
     def add_source(self, source: str) -> None:
@@ -253,6 +275,81 @@ class ResultsView(QWidget):
         if self.source.findText(source) < 0:
             self._fill_sources(prefer=source)
         self.refresh()
+
+    # --- export ----------------------------------------------------------------------------
+    def table_csv(self) -> str:
+        """The visible rows in the view's order, as CSV."""
+        order = [
+            self.proxy.mapToSource(self.proxy.index(r, 0)).row()
+            for r in range(self.proxy.rowCount())
+        ]
+        return self.model.csv_text(order)
+
+    def export_csv(self, path: str | Path) -> bool:
+        try:
+            Path(path).write_text(self.table_csv(), encoding="utf-8")
+        except OSError as exc:
+            self.failed.emit(f"cannot write {path}: {exc.strerror or exc}")
+            return False
+        self.message.emit(f"saved {self.model.rowCount()} runs to {path}")
+        return True
+
+    def charts(self) -> list[Any]:
+        return [self.scatter.plot, self.bars.speedup.plot, self.bars.shrink.plot]
+
+    def export_chart(self, which: int, path: str | Path) -> bool:
+        """Write chart ``which`` (0 scatter, 1 speed-up, 2 size) as PNG or SVG by suffix."""
+        target = Path(path)
+        suffix = target.suffix.lower()
+        if suffix not in (".png", ".svg"):
+            self.failed.emit(f"cannot export a chart as {target.name}; use a .png or .svg name")
+            return False
+        widget = self.charts()[which]
+        try:
+            if suffix == ".svg":
+                generator = QSvgGenerator()
+                generator.setFileName(str(target))
+                generator.setSize(widget.size())
+                generator.setViewBox(widget.rect())
+                generator.setTitle("speechquant chart")
+                painter = QPainter(generator)
+                widget.render(painter)
+                painter.end()
+            else:
+                pg.exporters.ImageExporter(widget.getPlotItem()).export(str(target))
+        except OSError as exc:
+            self.failed.emit(f"cannot write {target}: {exc.strerror or exc}")
+            return False
+        if not target.is_file():
+            self.failed.emit(f"cannot write {target}; choose a writable folder")
+            return False
+        self.message.emit(f"saved the chart to {target}")
+        return True
+
+    def _start_dir(self) -> str:
+        return self.folder.get() if self.folder is not None else ""
+
+    def _export_csv_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export table", str(Path(self._start_dir()) / "runs.csv"), "CSV (*.csv)"
+        )
+        if path:
+            if self.folder is not None:
+                self.folder.remember(path)
+            self.export_csv(path)
+
+    def _export_chart_dialog(self, which: int) -> None:
+        name = ("wer-vs-rtf", "speedup", "size")[which]
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Export chart",
+            str(Path(self._start_dir()) / f"{name}.png"),
+            "PNG image (*.png);;SVG drawing (*.svg)",
+        )
+        if path:
+            if self.folder is not None:
+                self.folder.remember(path)
+            self.export_chart(which, path)
 
     # --- selection and actions -------------------------------------------------------------
     def selected_ids(self) -> list[int]:
@@ -286,6 +383,7 @@ class ResultsView(QWidget):
             if answer != QMessageBox.StandardButton.Yes:
                 return
         for run_id in ids:
+            self.facts.forget(run_id)
             try:
                 self.history.delete_run(run_id)
             except SpeechquantError as exc:
@@ -308,6 +406,7 @@ class ResultsView(QWidget):
             return
         rows = comparison_rows(results)
         self.comparison.setRowCount(len(rows))
+        self.comparison.resizeRowsToContents()
         for r, (row, result) in enumerate(zip(rows, results, strict=True)):
             cells = [
                 f"#{result['history']['id']} {row['name']}",
@@ -315,7 +414,7 @@ class ResultsView(QWidget):
                 f"{row['delta_wer']:+.2f}",
                 f"{row['rtf']:.3f}",
                 f"{row['speedup']:.2f}×",
-                f"{row['model_bytes'] / 1e6:.2f}",
+                format_bytes(row["model_bytes"]),
                 f"{row['size_ratio']:.2f}×",
             ]
             for c, text in enumerate(cells):
@@ -326,6 +425,11 @@ class ResultsView(QWidget):
                     )
                 self.comparison.setItem(r, c, item)
         self.comparison_box.setTitle(f"Comparison: #{second} against #{first}")
+        self.comparison.resizeRowsToContents()
+        height = self.comparison.horizontalHeader().height() + sum(
+            self.comparison.rowHeight(r) for r in range(len(rows))
+        )
+        self.comparison.setFixedHeight(height + 2 * self.comparison.frameWidth() + 2)
         self.comparison_box.setVisible(True)
         self.compareRequested.emit(first, second)
 

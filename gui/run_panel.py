@@ -1,10 +1,11 @@
-"""The job bar (stage, progress, ETA, run and cancel) and the log panel."""
+"""The job bar (overall progress, ETA, run and cancel, the current step below) and the log."""
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -15,26 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-
-class EtaClock:
-    """Estimates the time left in the current stage from its progress so far."""
-
-    def __init__(self) -> None:
-        self.stage = ""
-        self.start = 0.0
-        self.start_done = 0
-        self.last_done = 0
-
-    def update(self, done: int, total: int, stage: str, now: float | None = None) -> float | None:
-        """Seconds left, or None while unknown."""
-        now = time.monotonic() if now is None else now
-        if stage != self.stage or done < self.last_done:
-            self.stage, self.start, self.start_done = stage, now, done
-        self.last_done = done
-        steps = done - self.start_done
-        if total <= 0 or steps <= 0 or done >= total:
-            return None if done < total or total <= 0 else 0.0
-        return (now - self.start) / steps * (total - done)
+from .progress_model import OverallProgress
 
 
 def format_eta(seconds: float | None) -> str:
@@ -56,7 +38,13 @@ class RunPanel(QWidget):
         self.cancel_button.setObjectName("cancelButton")
         self.cancel_button.setEnabled(False)
         self.stage = QLabel("idle")
-        self.stage.setMinimumWidth(220)
+        self.stage.setObjectName("overallStage")
+        self.stage.setMinimumWidth(160)
+        self.stage.setMaximumWidth(320)
+        self.step = QLabel("")
+        self.step.setObjectName("stepStage")
+        self.step.setStyleSheet("color: #555")
+        self.step.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.bar = QProgressBar()
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
@@ -68,7 +56,7 @@ class RunPanel(QWidget):
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
         self.log.setPlaceholderText("Log: loads, runs, errors")
-        self._clock = EtaClock()
+        self._overall = OverallProgress()
 
         bar = QHBoxLayout()
         bar.addWidget(self.run_button)
@@ -79,6 +67,7 @@ class RunPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
         layout.addLayout(bar)
+        layout.addWidget(self.step)
         layout.addWidget(self.log, 1)
 
     def busy(self, what: str, cancellable: bool = True) -> None:
@@ -87,18 +76,29 @@ class RunPanel(QWidget):
         self.eta.setText("")
         self.cancel_button.setEnabled(cancellable)
         self.run_button.setEnabled(False)
-        self._clock = EtaClock()
+        self.step.setText("")
+        self._overall = OverallProgress()
 
     def progress(self, done: int, total: int, stage: str) -> None:
-        self.stage.setText(stage)
-        if total > 0:
+        """Overall progress, ETA and the current step underneath (see :mod:`.progress_model`)."""
+        view = self._overall.update(done, total, stage)
+        self._elide(self.stage, view.overall)
+        self.step.setText(view.step)
+        if view.fraction is not None:
             self.bar.setTextVisible(True)
-            self.bar.setFormat("%v / %m")
-            self.bar.setRange(0, total)
-            self.bar.setValue(min(done, total))
+            self.bar.setFormat("%p %")
+            self.bar.setRange(0, 1000)
+            self.bar.setValue(int(round(view.fraction * 1000)))
         else:
             self.bar.setRange(0, 0)
-        self.eta.setText(format_eta(self._clock.update(done, total, stage)))
+        self.eta.setText(format_eta(view.eta_seconds))
+
+    @staticmethod
+    def _elide(label: QLabel, text: str) -> None:
+        """A long stage is cut with … (full text as tooltip), so it never squeezes the bar."""
+        metrics = label.fontMetrics()
+        label.setText(metrics.elidedText(text, Qt.TextElideMode.ElideRight, label.maximumWidth()))
+        label.setToolTip(text)
 
     def idle(self, text: str = "idle", can_run: bool = True) -> None:
         self.stage.setText(text)
@@ -106,6 +106,7 @@ class RunPanel(QWidget):
         self.bar.setValue(0)
         self.bar.setTextVisible(False)
         self.eta.setText("")
+        self.step.setText("")
         self.cancel_button.setEnabled(False)
         self.run_button.setEnabled(can_run)
 
@@ -113,3 +114,12 @@ class RunPanel(QWidget):
         stamp = datetime.now().strftime("%H:%M:%S")
         prefix = {"error": "ERROR ", "warning": "warning "}.get(level, "")
         self.log.appendPlainText(f"{stamp}  {prefix}{text}")
+        self.log.ensureCursorVisible()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """The newest log line stays in view when the dock is resized."""
+        bar = self.log.verticalScrollBar()
+        at_end = bar.value() >= bar.maximum() - 1
+        super().resizeEvent(event)
+        if at_end:
+            bar.setValue(bar.maximum())

@@ -1,12 +1,15 @@
-"""Render the README screenshots offscreen: ``python -m speechquant.gui.screenshots OUTDIR``.
+"""Render the README screenshots: ``python -m speechquant.gui.screenshots OUTDIR``.
 
-Writes ``main-window.png`` (the tiny wav2vec2 replica with a plan), ``results.png`` (the results
-tab after two runs), ``utterances.png`` (transcripts of the float model and a quantized plan) and
-``sensitivity.png`` (the Sensitivity tab after a sensitivity run and Suggest plan).
+Writes ``main-window.png`` (Whisper tiny.en with the tutorial plan), ``results.png`` (the results
+tab after two runs), ``utterances.png`` (transcripts of the float model and a quantized plan),
+``microphone.png`` (the Microphone tab transcribing a speech file, float and quantized side by
+side) and ``sensitivity.png`` (the Sensitivity tab after a sensitivity run and Suggest plan).
 The runs use a throw-away history and settings, so the user's own are never touched. Results
-and utterances come from the real Whisper tiny.en (``demo:whisper-tiny-en``) on the built-in
-``demo`` speech by default; ``--results-source replica:wav2vec2-tiny`` is a fast stand-in. The
-sensitivity shot uses ``--sensitivity-source`` (the fast tiny replica by default).
+and utterances come from the real Whisper tiny.en (``demo:whisper-tiny-en``) on the shared
+speech set when it is present (else the built-in ``demo`` speech); the sensitivity shot uses
+``--sensitivity-source`` (the fast tiny replica by default: a Whisper analysis takes far longer
+than the few minutes this script aims for). Offscreen by default; set ``QT_QPA_PLATFORM=xcb``
+under Xvfb for a real window.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 SIZE = (1400, 900)
-LAYERS = "encoder.wav2vec2.model.encoder.layers"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="replica:wav2vec2-tiny",
         help="model for the sensitivity screenshot (default: %(default)s)",
     )
-    parser.add_argument("--data", default="demo", help="DATA for the runs (default: %(default)s)")
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="DATA for the runs (default: the shared speech set's manifest, else demo)",
+    )
     parser.add_argument("--limit", type=int, default=4, help="utterances per run (default: 4)")
     return parser
 
@@ -97,27 +103,52 @@ class Shooter:
         print(path)
 
 
-def main_window_shot(shot: Shooter, out: Path) -> None:
-    """The tiny replica with the tutorial plan and one explicit override, layers expanded."""
+WHISPER_LAYERS = "whisper.model.encoder.layers"
+
+
+def default_data() -> str:
+    from speechquant.core.paths import shared_speech_dir
+
+    found = shared_speech_dir()
+    return str(found / "manifest.csv") if found is not None else "demo"
+
+
+def main_window_shot(shot: Shooter, source: str, out: Path) -> None:
+    """The model with the tutorial plan, its first encoder layer expanded."""
     window = shot.window
-    shot.open("replica:wav2vec2-tiny")
+    shot.open(source)
     window.apply_preset("tutorial")
-    window.tree_model.set_entry(LAYERS + ".1", "bf16")
     view, proxy, model = window.plan_panel.view, window.plan_panel.proxy, window.tree_model
     view.collapseAll()
-    for path in (
-        "encoder",
-        "encoder.wav2vec2",
-        "encoder.wav2vec2.model",
-        "encoder.wav2vec2.model.encoder",
-        LAYERS,
-        LAYERS + ".0",
-        LAYERS + ".0.attention",
-        LAYERS + ".1",
-    ):
-        view.expand(proxy.mapFromSource(model.index_of(path)))
-    view.setCurrentIndex(proxy.mapFromSource(model.index_of(LAYERS + ".1", 4)))
+    tree = model.tree
+    paths = ["whisper", "whisper.model", "whisper.model.encoder", WHISPER_LAYERS,
+             WHISPER_LAYERS + ".0"]  # fmt: skip
+    for path in paths:
+        if tree is not None and path in tree:
+            view.expand(proxy.mapFromSource(model.index_of(path)))
     window.tabs.setCurrentIndex(0)
+    shot.save(out)
+
+
+def microphone_shot(shot: Shooter, data: str, out: Path) -> None:
+    """The Microphone tab fed a speech file (no microphone needed), both transcripts shown."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from speechquant.core.data.datasets import open_dataset
+
+    window = shot.window
+    tab = window.microphone
+    window.apply_preset("all-dynamic")
+    window.tabs.setCurrentWidget(tab)
+    shot.settle()
+    wav = next(iter(open_dataset(data, limit=2))).audio_path
+    tab.use_file(str(wav))
+    loop = QEventLoop()
+    tab.idle.connect(loop.quit)
+    QTimer.singleShot(300_000, loop.quit)
+    if tab.start_recording():
+        loop.exec()
+    tab.idle.disconnect(loop.quit)
     shot.save(out)
 
 
@@ -174,8 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.outdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="speechquant-shots-") as tmp:
         shot = Shooter(Path(tmp))
-        main_window_shot(shot, args.outdir / "main-window.png")
-        results_shots(shot, args.results_source, args.data, args.limit, args.outdir)
+        data = args.data or default_data()
+        main_window_shot(shot, args.results_source, args.outdir / "main-window.png")
+        results_shots(shot, args.results_source, data, args.limit, args.outdir)
+        microphone_shot(shot, data, args.outdir / "microphone.png")
         sensitivity_shot(shot, args.sensitivity_source, args.limit, args.outdir / "sensitivity.png")
         shot.window.close()
     return 0

@@ -22,10 +22,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from speechquant.core.data.datasets import DEMO
 from speechquant.core.evaluation.bench import BenchSettings
 from speechquant.core.evaluation.metrics import NORMALIZERS
 from speechquant.core.quantization.schemes import setting_choices
 from speechquant.core.quantization.settings import ENGINES, QuantSettings
+
+from .paths import RememberedFolder, data_problem
 
 PREFIX = "settings/"
 
@@ -47,10 +50,23 @@ def _combo(values: Any, current: str) -> QComboBox:
 
 
 class PathField(QWidget):
-    """A line edit with a browse button offering a folder or a manifest file."""
+    """A line edit with a browse button offering a folder or a manifest file.
 
-    def __init__(self, placeholder: str, parent: QWidget | None = None) -> None:
+    The text is checked as it is typed (:func:`~.run_context.data_problem`): a bad path turns
+    the field red with the reason as its tooltip, and :attr:`problem` holds that reason.
+    """
+
+    def __init__(
+        self,
+        placeholder: str,
+        folder: RememberedFolder | None = None,
+        optional: bool = False,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
+        self.folder = folder
+        self.optional = optional
+        self.problem: str | None = None
         self.edit = QLineEdit()
         self.edit.setPlaceholderText(placeholder)
         self.edit.setClearButtonEnabled(True)
@@ -68,18 +84,36 @@ class PathField(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.edit, 1)
         layout.addWidget(browse)
+        self.edit.textChanged.connect(self._check)
+        self._check()
+
+    def _start(self) -> str:
+        text = self.text()
+        if text and text != DEMO and os.path.exists(os.path.expanduser(text)):
+            return text
+        return self.folder.get() if self.folder is not None else ""
 
     def _pick_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Data folder", self.edit.text())
+        folder = QFileDialog.getExistingDirectory(self, "Data folder", self._start())
         if folder:
             self.edit.setText(folder)
+            if self.folder is not None:
+                self.folder.remember(folder)
 
     def _pick_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Manifest", self.edit.text(), "Manifests (*.csv *.tsv);;All files (*)"
+            self, "Manifest", self._start(), "Manifests (*.csv *.tsv);;All files (*)"
         )
         if path:
             self.edit.setText(path)
+            if self.folder is not None:
+                self.folder.remember(path)
+
+    def _check(self) -> None:
+        text = self.text()
+        self.problem = None if (self.optional and not text) else data_problem(text)
+        self.edit.setStyleSheet("QLineEdit { border: 1px solid #c62828; }" if self.problem else "")
+        self.edit.setToolTip(self.problem or "")
 
     def text(self) -> str:
         return self.edit.text().strip()
@@ -92,19 +126,27 @@ class SettingsPanel(QWidget):
     """Data, benchmark and quantization settings; ``changed`` fires on every edit."""
 
     changed = Signal()
+    message = Signal(str, str)
+    """(text, level): a dataset path that cannot be used, said once per distinct path."""
 
-    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        settings: QSettings | None = None,
+        folder: RememberedFolder | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self._settings = settings
+        self._said = ""
         defaults = BenchSettings()
         quant = QuantSettings()
-        self.dataset = PathField("DATA: a folder, a manifest, or demo")
+        self.dataset = PathField("DATA: a folder, a manifest, or demo", folder)
         self.dataset.setText("demo")
         self.limit = _spin(0, 100_000, 20, "all")
         self.limit.setToolTip("Evaluate the first N utterances (sorted order)")
         self.calib_n = _spin(1, 10_000, defaults.calib_n)
         self.calib_n.setToolTip("Calibration utterances for static entries")
-        self.calib = PathField("same DATA, outside the evaluated utterances")
+        self.calib = PathField("same DATA, outside the evaluated utterances", folder, True)
         self.warmup = _spin(0, 100, defaults.warmup)
         self.repeats = _spin(1, 100, defaults.repeats)
         self.threads = _spin(0, max(1, os.cpu_count() or 1) * 2, 0, "torch default")
@@ -142,6 +184,7 @@ class SettingsPanel(QWidget):
         self.restore()
         for edit in (self.dataset.edit, self.calib.edit):
             edit.textChanged.connect(self._edited)
+            edit.editingFinished.connect(self._say_problems)
         for spin in self._spins().values():
             spin.valueChanged.connect(self._edited)
         for combo in self._combos().values():
@@ -168,6 +211,12 @@ class SettingsPanel(QWidget):
     def _edited(self, *_: Any) -> None:
         self.save()
         self.changed.emit()
+
+    def _say_problems(self) -> None:
+        for field in (self.dataset, self.calib):
+            if field.problem and field.problem != self._said:
+                self._said = field.problem
+                self.message.emit(field.problem, "warning")
 
     # --- what the rest of the app reads ------------------------------------------------------
     def dataset_spec(self) -> str:
@@ -206,8 +255,9 @@ class SettingsPanel(QWidget):
         store = self._settings
         if store is None:
             return
-        store.setValue(PREFIX + "dataset", self.dataset.text())
-        store.setValue(PREFIX + "calib", self.calib.text())
+        for key, field in (("dataset", self.dataset), ("calib", self.calib)):
+            if field.problem is None:  # a path that cannot be used is not remembered
+                store.setValue(PREFIX + key, field.text())
         for key, spin in self._spins().items():
             store.setValue(PREFIX + key, spin.value())
         for key, combo in self._combos().items():
@@ -218,8 +268,11 @@ class SettingsPanel(QWidget):
         store = self._settings
         if store is None:
             return
-        self.dataset.setText(str(store.value(PREFIX + "dataset", self.dataset.text())))
-        self.calib.setText(str(store.value(PREFIX + "calib", self.calib.text())))
+        for key, field in (("dataset", self.dataset), ("calib", self.calib)):
+            kept = field.text()
+            field.setText(str(store.value(PREFIX + key, kept)))
+            if field.problem is not None:  # gone since (or saved by an older version)
+                field.setText(kept)
         for key, spin in self._spins().items():
             with contextlib.suppress(TypeError, ValueError):
                 spin.setValue(int(str(store.value(PREFIX + key, spin.value()))))

@@ -15,11 +15,13 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from speechquant.core.errors import PlanError
+from speechquant.core.formatting import format_bytes
 from speechquant.core.machine import this_cpu
+from speechquant.core.quantization.estimate import acting_paths
 from speechquant.core.quantization.plan import Plan
-from speechquant.core.quantization.presets import preset_names
+from speechquant.core.quantization.plan_edit import with_entry
 from speechquant.core.quantization.schemes import get_scheme, scheme_advice, scheme_names
-from speechquant.core.quantization.tree import ModuleNode, ModuleTree, human_bytes
+from speechquant.core.quantization.tree import ModuleNode, ModuleTree
 from speechquant.core.quantization.validation import validate_plan
 
 COLUMNS = ("module", "type", "params", "size", "mode", "effective mode")
@@ -36,44 +38,10 @@ InheritedRole = Qt.ItemDataRole.UserRole + 4
 
 INHERITED_COLOR = QColor("#7a7a7a")
 SCHEME_COLORS = {"dynamic": "#1f5fae", "static": "#207a3c", "bf16": "#a35200"}
+NOT_A_TARGET = "float (not a target)"
 
 Index = QModelIndex | QPersistentModelIndex
 NO_PARENT = QModelIndex()
-
-
-def with_entry(
-    plan: Plan, tree: ModuleTree, path: str, scheme: str | None
-) -> tuple[Plan, list[str]]:
-    """``plan`` with ``path`` set to ``scheme`` (None/"" removes the entry: inherit again).
-
-    A wrapping scheme (static, bf16) quantizes its subtree as one block, so entries inside it are
-    dropped and returned. Raises :class:`PlanError` when the result would not be a valid plan.
-    """
-    if path not in tree or not path:
-        raise PlanError(f"this model has no module '{path}'")
-    entries = dict(plan.entries)
-    removed: list[str] = []
-    if not scheme:
-        entries.pop(path, None)
-    else:
-        verdict = tree[path].verdicts[get_scheme(scheme).name]
-        if not verdict.applies:
-            raise PlanError(f"scheme '{scheme}' does not apply to '{path}': {verdict.reason}")
-        for other, other_scheme in entries.items():
-            if path.startswith(other + ".") and get_scheme(other_scheme).wraps_root:
-                raise PlanError(
-                    f"'{path}' sits inside the {other_scheme} block '{other}', which is "
-                    f"quantized as a whole; change '{other}' first"
-                )
-        entries[path] = scheme
-        if get_scheme(scheme).wraps_root:
-            removed = sorted(p for p in entries if p.startswith(path + "."))
-            for inner in removed:
-                del entries[inner]
-    name = "custom" if plan.name in preset_names() else plan.name
-    edited = Plan(entries=entries, settings=plan.settings, name=name)
-    validate_plan(edited, tree)
-    return edited, removed
 
 
 class ModuleTreeModel(QAbstractItemModel):
@@ -93,6 +61,17 @@ class ModuleTreeModel(QAbstractItemModel):
         self._rows: dict[int, int] = {}
         self._highlights: dict[str, tuple[QColor, str]] = {}
         self._advice: dict[str, str] = scheme_advice(this_cpu())
+        self._acting: set[str] = set()
+
+    def _recompute(self) -> None:
+        self._acting = acting_paths(self._tree, self._plan) if self._tree is not None else set()
+
+    def effective_text(self, path: str) -> str:
+        """The effective column: the scheme where it converts something, else float."""
+        scheme, _ = self._plan.effective(path)
+        if scheme == "none" or path in self._acting:
+            return scheme
+        return NOT_A_TARGET
 
     # --- the data behind the model ---------------------------------------------------------
     @property
@@ -113,6 +92,7 @@ class ModuleTreeModel(QAbstractItemModel):
             for node in tree.root.walk():
                 for row, child in enumerate(node.children):
                     self._rows[id(child)] = row
+        self._recompute()
         self.endResetModel()
         self.planChanged.emit(self._plan)
 
@@ -121,6 +101,7 @@ class ModuleTreeModel(QAbstractItemModel):
         if self._tree is not None:
             validate_plan(plan, self._tree)
         self._plan = plan
+        self._recompute()
         if self._tree is not None:
             self._subtree_changed(self._tree.root)
         self.planChanged.emit(plan)
@@ -164,7 +145,8 @@ class ModuleTreeModel(QAbstractItemModel):
             self.editRejected.emit(str(exc))
             return False
         self._plan = plan
-        self._subtree_changed(self._tree[path])
+        self._recompute()
+        self._subtree_changed(self._tree.root)
         if removed:
             self.entriesDropped.emit(path, removed)
         self.planChanged.emit(plan)
@@ -297,10 +279,10 @@ class ModuleTreeModel(QAbstractItemModel):
         if column == COL_PARAMS:
             return f"{node.total_params:,}"
         if column == COL_SIZE:
-            return human_bytes(node.total_bytes)
+            return format_bytes(node.total_bytes)
         if column == COL_MODE:
             return self._plan.entries.get(node.path, "")
-        return self._plan.effective(node.path)[0]
+        return self.effective_text(node.path)
 
     def _tooltip(self, node: ModuleNode, column: int) -> str:
         if column == COL_MODE:
@@ -311,6 +293,9 @@ class ModuleTreeModel(QAbstractItemModel):
             return "\n".join(lines)
         if column == COL_EFFECTIVE:
             scheme, origin = self._plan.effective(node.path)
+            if scheme != "none" and node.path not in self._acting:
+                source = "set here" if origin == node.path else f"inherited from {origin}"
+                return f"float: {scheme} ({source}) converts nothing in this {node.class_name}"
             if origin == node.path:
                 return f"{scheme}: set on this module"
             if origin is None:
@@ -329,7 +314,7 @@ class ModuleTreeModel(QAbstractItemModel):
 
     def _foreground(self, node: ModuleNode, column: int) -> QBrush | None:
         scheme, origin = self._plan.effective(node.path)
-        if column == COL_EFFECTIVE and origin != node.path:
+        if column == COL_EFFECTIVE and (origin != node.path or node.path not in self._acting):
             return QBrush(INHERITED_COLOR)
         shown = self._plan.entries.get(node.path) if column == COL_MODE else scheme
         return QBrush(QColor(SCHEME_COLORS[shown])) if shown in SCHEME_COLORS else None

@@ -18,8 +18,7 @@ from PySide6.QtWidgets import (
 from speechquant.core.errors import SpeechquantError
 from speechquant.core.evaluation.history import HistoryStore, RunSummary
 from speechquant.core.evaluation.metrics import WordOp, word_errors
-
-from .runs import find_baseline, is_baseline
+from speechquant.core.evaluation.runs import find_baseline, is_baseline
 
 STYLE = {
     "substitution": "background-color:#ffe0b2; color:#b71c1c; font-weight:bold;",

@@ -49,13 +49,21 @@ class Worker(QObject):
     cancelled = Signal()
     finished = Signal()
 
-    def __init__(self, fn: JobFn, name: str = "job") -> None:
+    def __init__(self, fn: JobFn, name: str = "job", kept: list[str] | None = None) -> None:
         super().__init__()
         self.fn = fn
         self.name = name
         self.token = CancelToken()
-        self.cancel_note = "nothing was recorded for it"
+        self.kept = kept if kept is not None else []
+        """What the job has stored so far (the job appends to it, e.g. "float baseline #3")."""
+        self.default_note = "nothing was recorded for it"
+
+    @property
+    def cancel_note(self) -> str:
         """What the window logs after "<name> cancelled; "."""
+        if self.kept:
+            return f"kept {', '.join(self.kept)}"
+        return self.default_note
 
     def cancel(self) -> None:
         """Ask the job to stop at its next check (between utterances or batches)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from speechquant.core.evaluation.history import RunSummary, _parse_time
+from speechquant.core.evaluation.runs import run_rows
 
 
 def _local_time(text: str) -> str:
@@ -20,13 +21,15 @@ def _fmt(value: float | None, spec: str, scale: float = 1.0) -> str:
 
 
 def format_runs_table(runs: Sequence[RunSummary]) -> str:
-    """The runs as an aligned text table (id, time, kind, source, plan, engine, threads, WER %, RTF, size MB)."""
+    """The runs as an aligned text table (id, time, kind, source, plan, engine, threads, WER %,
+    ΔWER and speed-up against the paired float baseline ("vs" names it), RTF, size MB)."""
     if not runs:
         return "No runs recorded yet; run `speechquant bench` or `speechquant compare`."
-    header = ("id", "time", "kind", "source", "plan", "engine", "threads", "WER %", "RTF", "size MB")  # fmt: skip
-    right = {0, 6, 7, 8, 9}
+    header = ("id", "time", "kind", "source", "plan", "engine", "threads", "WER %", "ΔWER", "speed-up", "vs", "RTF", "size MB")  # fmt: skip
+    right = {0, 6, 7, 8, 9, 10, 11, 12}
     rows = [header]
-    for run in runs:
+    for paired in run_rows(runs):
+        run, base = paired.run, paired.baseline
         when = _local_time(run.started_at)
         source = run.source if len(run.source) <= 48 else "…" + run.source[-47:]
         plan = run.plan_name or "float"
@@ -35,6 +38,9 @@ def format_runs_table(runs: Sequence[RunSummary]) -> str:
         rows.append((
             str(run.id), when, run.kind, source, plan, run.engine or "-",
             "-" if run.threads is None else str(run.threads), _fmt(run.wer, ".2f"),
+            "-" if base is None else _fmt(paired.delta_wer, "+.2f"),
+            "-" if base is None or paired.speedup is None else f"{paired.speedup:.2f}x",
+            "-" if base is None else f"#{base.id}",
             _fmt(run.rtf, ".3f"), _fmt(run.model_bytes, ".1f", 1e-6),
         ))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

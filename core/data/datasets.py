@@ -409,12 +409,12 @@ def split_calibration(pool: Dataset, n: int, exclude: Iterable[str] = ()) -> Dat
         if overlap:
             raise DataError(
                 f"calibration needs {n} utterances outside the {overlap} evaluated ones, but "
-                f"DATA {pool.source} has only {len(available)} more; use a smaller --limit or "
-                "--calib-n, or a separate --calib DATA"
+                f"DATA {pool.source} has only {len(available)} more; use a smaller evaluation "
+                "limit or calibration count, or separate calibration data"
             )
         raise DataError(
             f"calibration needs {n} utterances but DATA {pool.source} has only "
-            f"{len(available)}; use a smaller --calib-n or a larger --calib DATA"
+            f"{len(available)}; use a smaller calibration count or larger calibration data"
         )
     return Dataset(pool.source, pool.form, available[:n], [])
 

@@ -63,7 +63,7 @@ def calibration_set(
         return open_calibration(settings.calib, settings.calib_n, evaluated, progress, cancel)
     if settings.calib is None:
         raise CalibrationError(
-            "the plan has static entries, which need calibration utterances; pass --calib DATA"
+            "the plan has static entries, which need calibration utterances; give calibration data"
         )
     return split_calibration(
         open_dataset(settings.calib, progress=progress, cancel=cancel), settings.calib_n

@@ -189,8 +189,8 @@ def _calibrate(
     waves = list(calibration) if calibration is not None else []
     if not waves:
         raise CalibrationError(
-            "the plan has static entries, which need calibration utterances; pass --calib DATA "
-            "(and --calib-n N), or choose dynamic/bf16 for those modules"
+            "the plan has static entries, which need calibration utterances; give calibration "
+            "data, or choose dynamic/bf16 for those modules"
         )
     for i, wav in enumerate(waves):
         check(cancel)

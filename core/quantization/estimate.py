@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from speechquant.core.formatting import format_bytes
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.schemes import FLOAT_SCHEME, get_scheme
-from speechquant.core.quantization.tree import ModuleTree, human_bytes
+from speechquant.core.quantization.tree import ModuleNode, ModuleTree
 
 FLOAT_BYTES = 4
 
@@ -37,6 +38,39 @@ class PlanEstimate:
         return self.float_bytes / self.estimated_bytes if self.estimated_bytes else 1.0
 
 
+def kept_fraction(node: ModuleNode, plan: Plan) -> float | None:
+    """The fraction of ``node``'s bytes its effective scheme keeps; None where it acts not."""
+    name, origin = plan.effective(node.path)
+    if name == FLOAT_SCHEME:
+        return None
+    scheme = get_scheme(name)
+    own_head = node.is_tied_head and origin == node.path and scheme.supports_tied_head
+    return scheme.kept_fraction(node.class_name, plan.settings, tied_head=own_head)
+
+
+def acting_paths(tree: ModuleTree, plan: Plan) -> set[str]:
+    """Paths where the effective scheme converts something: the leaves the estimate counts,
+    wrapping roots with parameters of their own, and the modules above them."""
+    acting: set[str] = set()
+
+    def visit(node: ModuleNode) -> bool:
+        below = [visit(child) for child in node.children]
+        name, _ = plan.effective(node.path)
+        if name == FLOAT_SCHEME:
+            return False
+        if node.children:
+            acts = any(below) or (get_scheme(name).wraps_root and node.own_params > 0)
+        else:
+            acts = kept_fraction(node, plan) is not None and bool(node.total_bytes)
+        if acts:
+            acting.add(node.path)
+        return acts
+
+    for child in tree.root.children:
+        visit(child)
+    return acting
+
+
 def estimate_plan(tree: ModuleTree, plan: Plan) -> PlanEstimate:
     """Entries and converted layers per scheme, and the model size the plan should give.
 
@@ -47,12 +81,8 @@ def estimate_plan(tree: ModuleTree, plan: Plan) -> PlanEstimate:
         counts.setdefault(name, SchemeCount()).entries += 1
     saved = 0.0
     for node in tree.nodes():
-        name, origin = plan.effective(node.path)
-        if name == FLOAT_SCHEME:
-            continue
-        scheme = get_scheme(name)
-        own_head = node.is_tied_head and origin == node.path and scheme.supports_tied_head
-        kept = scheme.kept_fraction(node.class_name, plan.settings, tied_head=own_head)
+        name, _ = plan.effective(node.path)
+        kept = kept_fraction(node, plan)
         if kept is None:
             continue
         if node.children:
@@ -79,7 +109,7 @@ def summary_text(estimate: PlanEstimate) -> str:
     if not parts:
         parts.append("no module quantized (float baseline)")
     size = (
-        f"size {human_bytes(estimate.float_bytes)} → ≈{human_bytes(estimate.estimated_bytes)}"
+        f"size {format_bytes(estimate.float_bytes)} → ≈{format_bytes(estimate.estimated_bytes)}"
         f" ({estimate.ratio:.1f}× smaller)"
     )
     return " · ".join([*parts, size])

@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import nn
 
+from speechquant.core.formatting import format_bytes
 from speechquant.core.quantization.heads import tied_head_paths
 from speechquant.core.quantization.schemes import (
     APPLIES,
@@ -182,7 +183,7 @@ def format_tree(
                 indent + node.name,
                 node.class_name,
                 f"{node.total_params:,}",
-                human_bytes(node.total_bytes),
+                format_bytes(node.total_bytes),
                 schemes,
             )
         )
@@ -194,15 +195,3 @@ def format_tree(
     ]
     lines += [f"note: {text}" for text in (advice or {}).values()]
     return "\n".join(line.rstrip() for line in lines)
-
-
-def human_bytes(size: float | None) -> str:
-    """Bytes in binary units (KB = 1024 B), one decimal: ``1.2 MB``; ``-`` for None."""
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(value) < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"

@@ -115,7 +115,9 @@ class SearchSettings:
 
     def __post_init__(self) -> None:
         if not self.max_wer_increase >= 0:
-            raise DataError(f"--max-wer-increase must be >= 0, got {self.max_wer_increase}")
+            raise DataError(
+                f"the WER budget (max_wer_increase) must be >= 0, got {self.max_wer_increase}"
+            )
         if self.objective not in OBJECTIVES:
             raise DataError(
                 f"unknown objective '{self.objective}'; use one of {', '.join(OBJECTIVES)}"
@@ -124,12 +126,14 @@ class SearchSettings:
         for scheme in self.schemes:
             get_scheme(scheme)
         if not [s for s in self.schemes if s != "none"]:
-            raise PlanError("the search needs at least one scheme other than none (--schemes)")
+            raise PlanError("the search needs at least one scheme other than none")
         unknown = [e for e in self.engines if e not in ENGINES]
         if unknown or not self.engines:
             raise PlanError(f"unknown engine(s) {unknown}; use some of {', '.join(ENGINES)}")
         if self.search_n < 1 or (self.eval_n is not None and self.eval_n < 1):
-            raise DataError("--search-n and --eval-n must be at least 1")
+            raise DataError(
+                "search utterances (search_n) and evaluation utterances (eval_n) must be at least 1"
+            )
         check_settings(self.quant)
 
     def budget_figure(self, m: Measurement) -> float:

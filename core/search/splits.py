@@ -22,6 +22,48 @@ class SearchSplits:
         return Dataset(self.search.source, self.search.form, both, [])
 
 
+@dataclass(frozen=True)
+class SplitSizes:
+    """How many utterances each split of a plan search gets from ``total``."""
+
+    total: int
+    calibration: int
+    """Reserved from the same DATA for static entries (0 with separate calibration data)."""
+    search: int
+    evaluation: int
+
+    def problem(self, source: str = "DATA") -> str | None:
+        """Why these sizes cannot work (one line naming the settings to change), else None."""
+        if self.search + self.evaluation + self.calibration <= self.total and self.evaluation >= 1:
+            return None
+        needs = f"{self.search} for searching, at least 1 for evaluation"
+        if self.calibration:
+            needs += f" and {self.calibration} for calibration"
+        return (
+            f"{source} has {self.total} utterances; the search needs {needs}; use fewer search "
+            "utterances" + (" or calibration utterances" if self.calibration else "")
+            + ", or more data"
+        )  # fmt: skip
+
+
+def split_sizes(
+    total: int, search_n: int, eval_n: int | None, calib_n: int, own_calibration: bool
+) -> SplitSizes:
+    """The sizes :func:`make_splits` gives (calibration first, then search, the rest evaluation,
+    capped at ``eval_n``); check them with :meth:`SplitSizes.problem`."""
+    calibration = calib_n if own_calibration else 0
+    rest = max(0, total - calibration - search_n)
+    evaluation = rest if eval_n is None else min(rest, eval_n)
+    return SplitSizes(total, calibration, search_n, evaluation)
+
+
+def owns_calibration(dataset_source: str, bench: BenchSettings, calibrate: bool = True) -> bool:
+    """True when calibration utterances come out of the searched DATA itself."""
+    return calibrate and (
+        bench.calib is None or _source_key(bench.calib) == _source_key(dataset_source)
+    )
+
+
 def make_splits(
     dataset: Dataset,
     search_n: int,
@@ -32,17 +74,12 @@ def make_splits(
     """Reserve calibration (where ``calibrate`` and ``bench.calib`` names no other DATA), then
     spread the search split evenly over the rest; the evaluation split is what remains."""
     utterances = dataset.utterances
-    own_calibration = calibrate and (
-        bench.calib is None or _source_key(bench.calib) == _source_key(dataset.source)
-    )
+    own_calibration = owns_calibration(dataset.source, bench, calibrate)
+    sizes = split_sizes(len(utterances), search_n, eval_n, bench.calib_n, own_calibration)
+    problem = sizes.problem(f"DATA {dataset.source}")
+    if problem:
+        raise DataError(problem)
     rest = utterances[bench.calib_n :] if own_calibration else list(utterances)
-    if len(rest) < search_n + 1:
-        raise DataError(
-            f"DATA {dataset.source} has {len(utterances)} utterances; the search needs "
-            f"{search_n} for searching, at least 1 for evaluation"
-            + (f" and {bench.calib_n} for calibration" if own_calibration else "")
-            + "; use a smaller --search-n or --calib-n, or more data"
-        )
     picked = sorted({round(i * len(rest) / search_n) for i in range(search_n)})
     search = [rest[i] for i in picked]
     chosen = {u.id for u in search}

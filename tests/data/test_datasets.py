@@ -259,9 +259,9 @@ def test_split_calibration_is_disjoint_and_deterministic() -> None:
 
 def test_split_calibration_not_enough_left() -> None:
     pool = _numbered(5)
-    with pytest.raises(DataError, match="smaller --limit.*--calib"):
+    with pytest.raises(DataError, match="smaller evaluation limit or calibration count"):
         split_calibration(pool, 3, exclude=pool.first(4).ids)
-    with pytest.raises(DataError, match="--calib-n"):
+    with pytest.raises(DataError, match="smaller calibration count"):
         split_calibration(pool, 6)
     with pytest.raises(DataError, match="at least 1"):
         split_calibration(pool, 0)
@@ -272,7 +272,7 @@ def test_open_calibration_same_and_separate_data(librispeech: Path, tmp_path: Pa
     calib = open_calibration(None, 2, evaluated)
     assert calib.ids == ["84-121123-0000", "84-121123-0001"]
     assert open_calibration(str(librispeech), 2, evaluated).ids == calib.ids
-    with pytest.raises(DataError, match="--calib"):
+    with pytest.raises(DataError, match="separate calibration data"):
         open_calibration(librispeech, 3, evaluated)
     other = tmp_path / "other"
     write_tone(other / "z.wav")

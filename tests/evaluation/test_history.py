@@ -401,3 +401,16 @@ def test_format_runs_table(store: HistoryStore) -> None:
         for line, word in zip(lines, ["source", "speechbrain/", "demo:"], strict=True)
     }
     assert len(starts) == 1
+
+
+def test_runs_table_pairs_each_run_with_its_baseline(store: HistoryStore) -> None:
+    base = store.add_run(bench_result(wer=10.0), kind="baseline", group_id="g")
+    plan_result = bench_result(plan=PLAN, wer=12.25)
+    plan_result["rtf"] = plan_result["rtf"] / 2  # twice as fast as its baseline
+    store.add_run(plan_result, kind="compare", group_id="g")
+    lines = format_runs_table(store.list_runs()).splitlines()
+    assert "ΔWER" in lines[0] and "speed-up" in lines[0] and "vs" in lines[0]
+    plan_line = next(line for line in lines[1:] if "tutorial" in line)
+    assert "+2.25" in plan_line and "2.00x" in plan_line and f"#{base}" in plan_line
+    base_line = next(line for line in lines[1:] if "tutorial" not in line)
+    assert "+2.25" not in base_line and "2.00x" not in base_line  # no figures against itself

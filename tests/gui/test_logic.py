@@ -5,8 +5,9 @@ from __future__ import annotations
 from speechquant.core.evaluation.history import RunSummary
 from speechquant.core.evaluation.metrics import WordOp
 from speechquant.core.evaluation.pareto import pareto_front
-from speechquant.gui.run_panel import EtaClock, format_eta
-from speechquant.gui.runs import find_baseline, run_rows
+from speechquant.core.evaluation.runs import find_baseline, run_rows
+from speechquant.gui.progress_model import OverallProgress
+from speechquant.gui.run_panel import format_eta
 from speechquant.gui.utterances_view import mark_words
 
 
@@ -72,13 +73,27 @@ def test_without_a_group_the_baseline_must_share_the_data():
     assert find_baseline(grouped, runs) is in_group
 
 
-def test_eta_clock_extrapolates_within_a_stage():
-    clock = EtaClock()
-    assert clock.update(0, 10, "bench", now=100.0) is None
-    assert clock.update(2, 10, "bench", now=104.0) == 16.0
-    assert clock.update(0, 4, "calibrating", now=105.0) is None  # a new stage restarts
-    assert clock.update(1, 4, "calibrating", now=106.0) == 3.0
-    assert clock.update(4, 4, "calibrating", now=107.0) == 0.0
+def test_overall_progress_spans_units_with_the_step_underneath():
+    progress = OverallProgress(now=0.0)
+    first = progress.update(0, 4, "sensitivity", now=0.0)
+    assert first.fraction == 0.0 and first.overall == "sensitivity 0 / 4" and first.step == ""
+    inner = progress.update(1, 2, "benchmarking all-static", now=10.0)  # half of unit 1
+    assert inner.fraction == 0.125 and inner.overall == "sensitivity 0 / 4"
+    assert inner.step == "benchmarking all-static 1 / 2"
+    assert inner.eta_seconds == 70.0  # 12.5 % in 10 s: 87.5 % in 70 s
+    later = progress.update(2, 4, "sensitivity", now=40.0)
+    assert later.fraction == 0.5 and later.eta_seconds == 40.0
+    assert progress.update(4, 4, "sensitivity", now=80.0).eta_seconds == 0.0
+
+
+def test_progress_of_a_single_step_job_and_a_new_stage():
+    progress = OverallProgress(now=0.0)
+    assert progress.update(0, 10, "bench", now=100.0).eta_seconds is None
+    view = progress.update(2, 10, "bench", now=104.0)
+    assert view.overall == "bench 2 / 10" and view.step == "" and view.eta_seconds == 16.0
+    assert progress.update(0, 4, "calibrating", now=105.0).eta_seconds is None  # restarts
+    assert progress.update(1, 4, "calibrating", now=106.0).eta_seconds == 3.0
+    assert progress.update(3, 0, "loading", now=107.0).fraction is None  # unknown total
     assert format_eta(75.4) == "ETA 1:15" and format_eta(None) == ""
 
 

@@ -10,7 +10,11 @@ import pytest
 from speechquant.core.data.datasets import open_dataset
 from speechquant.core.errors import AudioDeviceError
 from speechquant.core.live.file_source import ArraySource
+from speechquant.gui.job_slot import JobSlot
 from speechquant.gui.microphone_tab import MicrophoneTab
+from speechquant.gui.run_context import ContextSource
+from speechquant.gui.settings_panel import SettingsPanel
+from speechquant.gui.tree_model import ModuleTreeModel
 
 from ..audio_fixtures import recall
 from ..helpers import fixed_waves
@@ -25,10 +29,17 @@ def stream() -> np.ndarray:
     return np.concatenate([quiet, a, quiet, quiet, b, quiet, quiet])
 
 
+def choose_test_input(tab: MicrophoneTab) -> None:
+    tab.device.insertItem(0, "test input", 0)
+    tab.device.setCurrentIndex(0)
+
+
 def record(qtbot, tab: MicrophoneTab, source) -> None:
+    """Record from ``source`` as if it were the chosen input (no hardware needed)."""
     tab.source_factory = lambda device, rate: source
+    choose_test_input(tab)
     with qtbot.waitSignal(tab.recordingStarted, timeout=WAIT):
-        tab.record_button.click()
+        assert tab.start_recording()
 
 
 def test_tab_transcribes_with_float_and_quantized_models(window, qtbot):
@@ -70,6 +81,7 @@ def test_no_device_is_one_line_and_the_window_keeps_working(window, qtbot):
         raise AudioDeviceError("no audio input device found; connect a microphone")
 
     tab.source_factory = no_device
+    choose_test_input(tab)
     assert not tab.start_recording()
     assert tab.status.text() == "no audio input device found; connect a microphone"
     assert not tab.busy and tab.record_button.isEnabled()
@@ -108,10 +120,11 @@ def test_push_to_talk_and_level_meter(window, qtbot):
     assert len(tab.results) == 1 and tab.results[0].reason == "released"
 
 
-def test_model_needed_before_recording(qtbot):
-    tab = MicrophoneTab(lambda: None, lambda: None, lambda model, plan: None)  # type: ignore[arg-type,return-value]
+def test_model_needed_before_recording(qtbot, history):
+    contexts = ContextSource(lambda: None, ModuleTreeModel(), SettingsPanel(), history)
+    tab = MicrophoneTab(JobSlot(), contexts)
     qtbot.addWidget(tab)
-    tab.record_button.click()
+    tab.start_recording()
     assert tab.status.text() == "open a model before recording" and not tab.busy
 
 
@@ -139,3 +152,24 @@ def test_tab_transcribes_the_virtual_microphone(
     assert recall(text, heard) >= 0.75, heard
     assert recall(text, tab.panes["quantized"].toPlainText()) >= 0.6
     assert "latency" in heard and tab.status.text().startswith("stopped after")
+
+
+def test_without_a_microphone_a_file_is_the_input(window, qtbot, tiny_data, monkeypatch):
+    from speechquant.gui import input_picker
+    from speechquant.gui.microphone_tab import default_source
+
+    monkeypatch.setattr(input_picker, "list_input_devices", lambda: [])
+    tab = window.microphone
+    tab.refresh_devices()
+    items = [tab.device.itemText(i) for i in range(tab.device.count())]
+    assert items == ["Audio file…"]  # no "Default input" without a device
+    assert not tab.record_button.isEnabled() and "no microphone found" in tab.status.text()
+    wav = tiny_data / "utt0.wav"
+    tab.use_file(str(wav))
+    assert tab.record_button.isEnabled() and tab.device.currentText() == "file: utt0.wav"
+    assert default_source(tab.device.currentData(), RATE).name == str(wav)
+    with qtbot.waitSignal(tab.idle, timeout=WAIT):  # the file plays through and ends
+        assert tab.start_recording()
+    assert tab.recording is not None and tab.recording.duration == pytest.approx(1.0, abs=0.05)
+    tab.refresh_devices()  # a chosen file survives a refresh
+    assert "file: utt0.wav" in [tab.device.itemText(i) for i in range(tab.device.count())]

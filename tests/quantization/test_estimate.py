@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from speechquant.core.formatting import format_bytes
 from speechquant.core.quantization.estimate import estimate_plan, summary_text
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.presets import make_preset
 from speechquant.core.quantization.settings import QuantSettings
-from speechquant.core.quantization.tree import build_tree, human_bytes
+from speechquant.core.quantization.tree import build_tree
 
 from ..toy_models import TOY_HEAD, toy_whisper_mods
 
@@ -47,8 +48,9 @@ def test_a_tied_head_counts_only_where_its_own_entry_names_it():
     assert only_head.estimated_bytes == size - head.total_bytes // 2
 
 
-def test_human_bytes_uses_binary_units():
-    assert human_bytes(None) == "-"
-    assert human_bytes(512) == "512 B"
-    assert human_bytes(1536) == "1.5 KB"
-    assert human_bytes(3 * 1024**3) == "3.0 GB"
+def test_sizes_read_in_decimal_units_everywhere():
+    assert format_bytes(None) == "-"
+    assert format_bytes(512) == "512 B"
+    assert format_bytes(1500) == "1.5 kB"
+    assert format_bytes(151_110_000) == "151.1 MB"
+    assert format_bytes(3e9) == "3.0 GB"

@@ -302,7 +302,7 @@ def test_cli_sensitivity_and_search_json(data_dir, tmp_path, capsys):
     assert {"plan", "evaluation", "evaluation_baseline", "steps", "pareto", "splits"} <= set(result)
     assert Plan.load(plan_file).entries == result["plan"]["entries"]
     assert main(["search", SOURCE, *common, "--max-wer-increase", "-1"]) == 2
-    assert "error: --max-wer-increase" in capsys.readouterr().err
+    assert "error: the WER budget (max_wer_increase)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["search", "--help"])
     assert "Greedy search with measured acceptance" in capsys.readouterr().out
@@ -313,7 +313,7 @@ def test_search_settings_refuse_bad_values():
         SearchSettings(max_wer_increase=1.0, schemes=("none",))
     with pytest.raises(PlanError, match="unknown scheme 'int4'"):
         SearchSettings(max_wer_increase=1.0, schemes=("dynamic", "int4"))
-    with pytest.raises(DataError, match="max-wer-increase"):
+    with pytest.raises(DataError, match="WER budget"):
         SearchSettings(max_wer_increase=-1.0)
     with pytest.raises(DataError, match="unknown objective"):
         SearchSettings(max_wer_increase=1.0, objective="latency")

@@ -1,4 +1,5 @@
-"""Derived figures over the run history (no Qt): baselines, speed-ups, the Pareto front."""
+"""Runs paired with the float baseline they are measured against, and the figures that follow
+(ΔWER, speed-up, size ratio), for ``speechquant history`` and the desktop app's Results tab."""
 
 from __future__ import annotations
 
@@ -82,15 +83,7 @@ def run_rows(runs: Sequence[RunSummary]) -> list[RunRow]:
     return [RunRow(run, find_baseline(run, runs)) for run in runs]
 
 
-def plan_tooltip(run: RunSummary) -> str:
-    name = run.plan_name or "float32 baseline"
-    lines = [f"#{run.id} {name}", f"schemes: {run.plan_summary}"]
-    if run.wer is not None:
-        lines.append(f"WER {run.wer:.2f} %")
-    if run.rtf is not None:
-        lines.append(f"RTF {run.rtf:.3f}")
-    if run.model_bytes is not None:
-        lines.append(f"size {run.model_bytes / 1e6:.2f} MB")
-    lines.append(f"{run.n_utterances} utterances, {run.threads} threads, {run.engine}")
-    lines.append(f"data: {run.data or 'not recorded'}")
-    return "\n".join(lines)
+def setup_key(run: RunSummary) -> tuple[str | None, int | None, int | None]:
+    """What must match for two runs' figures to sit on one chart front: the DATA, the subset
+    of it (utterance count) and the threads. (The machine is added by callers that know it.)"""
+    return (run.data, run.n_utterances, run.threads)
