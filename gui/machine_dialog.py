@@ -23,6 +23,9 @@ from speechquant.core.evaluation.doctor import (
     run_doctor,
 )
 
+from .job_slot import JobSlot
+from .worker import Worker
+
 #: Starts ``fn(progress, cancel)`` as a job and calls ``on_result`` with its value; returns False
 #: when another job holds the window's job slot.
 StartJob = Callable[[Callable[..., Any], Callable[[Any], None]], bool]
@@ -75,3 +78,16 @@ class MachineDialog(QDialog):
             self.note.setText("Measuring…")
         else:
             self.note.setText("Another job is running; measure when it has finished.")
+
+
+def slot_starter(slot: JobSlot) -> StartJob:
+    """A :data:`StartJob` that runs through the window's job slot (one job at a time)."""
+
+    def start(fn: Callable[..., Any], on_result: Callable[[Any], None]) -> bool:
+        if not slot.can_start():
+            return False
+        worker = Worker(fn, "doctor")
+        worker.result.connect(on_result)
+        return slot.start(worker, "measuring the schemes on this machine") is not None
+
+    return start

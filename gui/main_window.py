@@ -27,6 +27,7 @@ from speechquant.core.quantization.validation import validate_plan
 from .export_action import Exporter
 from .job_slot import JobSlot
 from .jobs import Loaded, RunOutcome, describe, load_job, run_job
+from .machine_dialog import MachineDialog, slot_starter
 from .microphone_tab import MicrophoneTab
 from .model_bar import ModelBar
 from .paths import RememberedFolder
@@ -169,6 +170,12 @@ class MainWindow(QMainWindow):
         self.slot.busyChanged.connect(self.cancel_action.setEnabled)
         run_menu.addSeparator()
         run_menu.addActions(self.analyzer.actions)
+        help_menu = menus.addMenu("&Help")
+        help_menu.addAction("About this machine…", self.show_machine)
+
+    def show_machine(self) -> None:
+        """Help ▸ About this machine: versions, CPU features, measured scheme speeds."""
+        MachineDialog(slot_starter(self.slot), self).open()
 
     def _wire(self) -> None:
         panel = self.plan_panel

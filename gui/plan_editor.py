@@ -11,8 +11,9 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from speechquant.core.errors import SpeechquantError
+from speechquant.core.evaluation.doctor import cached_report
 from speechquant.core.quantization.plan import Plan
-from speechquant.core.quantization.presets import make_preset
+from speechquant.core.quantization.presets import AUTO, make_preset
 
 from .paths import RememberedFolder
 from .settings_panel import SettingsPanel
@@ -129,10 +130,19 @@ class PlanEditor(QObject):
             return False
         if not self.may_discard(f"the preset {name}"):
             return False
+        settings = self.settings_panel.quant_settings(self.model.plan.settings)
+        speeds = None
+        if name == AUTO:
+            report = cached_report()
+            if report is None or not report.speeds:
+                self.failed.emit(
+                    "the auto preset picks what was measured faster on this machine; measure it "
+                    "first with Help > About this machine > Measure"
+                )
+                return False
+            speeds = report.measured_speeds()
         try:
-            plan = make_preset(
-                name, tree, self.settings_panel.quant_settings(self.model.plan.settings)
-            )
+            plan = make_preset(name, tree, None if speeds else settings, speeds=speeds)
         except SpeechquantError as exc:
             self.failed.emit(str(exc))
             return False

@@ -151,7 +151,8 @@ class Analyzer(QObject):
             self.failed.emit(str(exc))
             return False
         self.message.emit(
-            f"sensitivity: {ctx.model.source} on {ctx.data}, schemes {', '.join(settings.schemes)}", "info"
+            f"sensitivity: {ctx.model.source} on {ctx.data}, schemes {', '.join(settings.schemes)}",
+            "info",
         )
         job = sensitivity_job(ctx.model, ctx.data, ctx.bench, settings, ctx.history)
         worker = Worker(job, "sensitivity")

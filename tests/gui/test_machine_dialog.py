@@ -43,3 +43,45 @@ def test_a_busy_job_slot_is_said_not_ignored(qtbot, tmp_path, monkeypatch):
     dialog.measure.click()
     assert "Another job is running" in dialog.note.text()
     assert dialog.measure.isEnabled()
+
+
+def test_help_menu_measures_through_the_window_job_slot(qtbot, tmp_path, monkeypatch, gui_settings):
+    from speechquant.gui.machine_dialog import slot_starter
+    from speechquant.gui.main_window import MainWindow
+
+    monkeypatch.setenv("SPEECHQUANT_CACHE", str(tmp_path))
+    monkeypatch.setattr(doctor, "measure_schemes", fake_measure)
+    window = MainWindow(settings=gui_settings, show_error_dialogs=False)
+    qtbot.addWidget(window)
+    menus = [a.text() for a in window.menuBar().actions()]
+    assert "&Help" in menus
+    got = []
+    start = slot_starter(window.slot)
+    with qtbot.waitSignal(window.slot.finished, timeout=30_000):
+        assert start(lambda progress, cancel: doctor.run_doctor(refresh=True), got.append)
+    qtbot.waitUntil(lambda: bool(got), timeout=10_000)
+    assert got[0].speeds[0].scheme == "bf16"
+
+
+def test_auto_preset_in_the_gui_needs_a_measurement_then_uses_it(
+    qtbot, tmp_path, monkeypatch, gui_settings, tiny_model
+):
+    from speechquant.gui.main_window import MainWindow
+
+    monkeypatch.setenv("SPEECHQUANT_CACHE", str(tmp_path))
+    window = MainWindow(settings=gui_settings, show_error_dialogs=False)
+    qtbot.addWidget(window)
+    window.set_model(tiny_model)
+    errors = []
+    window.plan_editor.failed.connect(errors.append)
+    assert not window.plan_editor.apply_preset("auto")
+    assert "Help > About this machine" in errors[-1]
+    monkeypatch.setattr(doctor, "measure_schemes", fake_measure_fast_dynamic)
+    doctor.run_doctor(refresh=True)
+    assert window.plan_editor.apply_preset("auto")
+    plan = window.tree_model.plan
+    assert set(plan.entries.values()) == {"dynamic"} and plan.settings.engine == "onednn"
+
+
+def fake_measure_fast_dynamic(**kwargs):
+    return [SchemeSpeed("dynamic", "onednn", 1.8, (1.4, 2.1), {"shape": 1.8})], 3
