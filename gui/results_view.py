@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,11 @@ from .runs_table_model import RunIdRole, RunsTableModel, SortRole
 ALL_SOURCES = "All models"
 ANY_DATA = "All data"
 ANY_MACHINE = "All machines"
+
+
+def speedup_cell(speedup: float) -> str:
+    """A paired speed-up, or why there is none (runs timed apart are never divided)."""
+    return "n/a: not timed together" if math.isnan(speedup) else f"{speedup:.2f}×"
 
 
 class ResultsView(QWidget):
@@ -413,7 +419,7 @@ class ResultsView(QWidget):
                 f"{row['wer']:.2f}",
                 f"{row['delta_wer']:+.2f}",
                 f"{row['rtf']:.3f}",
-                f"{row['speedup']:.2f}×",
+                speedup_cell(row["speedup"]),
                 format_bytes(row["model_bytes"]),
                 f"{row['size_ratio']:.2f}×",
             ]

@@ -55,7 +55,7 @@ def test_cancel_says_what_was_kept_and_refreshes_the_table(qtbot, window, tiny_d
     assert window.apply_preset("all-dynamic")
 
     def cancel_in_the_plan(done: int, total: int, stage: str) -> None:
-        if stage.startswith("benchmarking all-dynamic"):  # the baseline is stored by now
+        if stage.startswith("benchmarking float vs all-dynamic"):  # the baseline is stored by now
             window.cancel_job()
 
     window.jobProgress.connect(cancel_in_the_plan)

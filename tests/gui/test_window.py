@@ -30,6 +30,19 @@ def fake_result(source: str, plan: str | None, wer: float, rtf: float, size: int
         "rtf": rtf,
         "rtf_encoder": rtf / 2,
         "model_bytes": size,
+        "audio_seconds": 2.0,
+        "insertions": 0,
+        "deletions": 0,
+        "substitutions": 1,
+        "ref_words": 5,
+        "warmup": 0,
+        "repeats": 1,
+        "file_bytes": size,
+        "peak_rss_bytes": 0,
+        "skipped": [],
+        "torch_version": "2.11.0",
+        "speechbrain_version": "1.1.2",
+        "started_at": "2026-12-01T00:00:00+00:00",
         "utterances": [
             {"id": f"u{i}", "ref": ref, "hyp": hyp, "seconds": 0.1, "audio_seconds": 1.0}
             for i, (ref, hyp) in enumerate(zip(refs, hyps, strict=True))
@@ -167,7 +180,8 @@ def test_results_table_charts_compare_and_delete(qtbot, window, three_runs):
     results.compare_selected()
     assert results.comparison_box.isVisible() or not window.isVisible()
     assert results.comparison.rowCount() == 2
-    assert results.comparison.item(1, 4).text() == "2.00×"
+    # the two runs were not timed in one session: their RTFs are never divided
+    assert results.comparison.item(1, 4).text() == "n/a: not timed together"
     assert window.tabs.currentIndex() == TAB_UTTERANCES
     page = window.utterances.browser.toHtml()
     text = window.utterances.browser.toPlainText()
