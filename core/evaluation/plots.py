@@ -10,7 +10,10 @@ from speechquant.core.evaluation.pareto import pareto_front
 
 
 def plot_wer_vs_rtf(results: Sequence[dict[str, Any]], out: Path, title: str | None = None) -> Path:
-    """Scatter every result (the first is the float baseline) with the Pareto front drawn."""
+    """Scatter every result (the first is the float baseline) with the Pareto front drawn.
+
+    Results that carry ``wer_ci`` get their WER's 95 % interval as error bars.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -25,6 +28,21 @@ def plot_wer_vs_rtf(results: Sequence[dict[str, Any]], out: Path, title: str | N
         ax.scatter(
             [xs[0]], [ys[0]], s=90, marker="*", color="tab:red", label="float32 baseline", zorder=4
         )
+        intervals = [r.get("wer_ci") for r in results]
+        if all(intervals):
+            lower = [y - float(ci[0]) for y, ci in zip(ys, intervals, strict=True)]
+            upper = [float(ci[1]) - y for y, ci in zip(ys, intervals, strict=True)]
+            ax.errorbar(
+                xs,
+                ys,
+                yerr=[lower, upper],
+                fmt="none",
+                ecolor="tab:gray",
+                elinewidth=1,
+                capsize=3,
+                label="WER 95 % interval",
+                zorder=2,
+            )
         front = pareto_front(points)
         ax.plot(
             [xs[i] for i in front],
