@@ -17,34 +17,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from speechquant.core.formatting import format_bytes
-from speechquant.core.quantization.estimate import PlanEstimate, estimate_plan
+from speechquant.core.quantization.estimate import estimate_plan, summary_text
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.presets import PRESETS, preset_names
 from speechquant.core.quantization.settings import QuantSettings
 
 from .mode_delegate import ModeDelegate
 from .tree_model import COL_MODE, COL_NAME, ModuleFilterProxy, ModuleTreeModel
-
-
-def summary_line(estimate: PlanEstimate) -> str:
-    """``dynamic: 2 entries, 64 layers · size 151.1 MB → ≈99.8 MB (1.5× smaller)``, sizes in the
-    decimal units the tree and the results use."""
-    parts = []
-    for scheme, count in sorted(estimate.schemes.items()):
-        if scheme == "none":
-            parts.append(f"none: {count.entries} kept float")
-            continue
-        entries = f"{count.entries} entr{'y' if count.entries == 1 else 'ies'}"
-        layers = f"{count.layers} layer{'' if count.layers == 1 else 's'}"
-        parts.append(f"{scheme}: {entries}, {layers}")
-    if not parts:
-        parts.append("no module quantized (float baseline)")
-    size = (
-        f"size {format_bytes(estimate.float_bytes)} → ≈{format_bytes(estimate.estimated_bytes)}"
-        f" ({estimate.ratio:.1f}× smaller)"
-    )
-    return " · ".join([*parts, size])
 
 
 class PlanPanel(QWidget):
@@ -158,7 +137,7 @@ class PlanPanel(QWidget):
         plan = self.model.plan
         if self._quant is not None:
             plan = Plan(entries=plan.entries, settings=self._quant, name=plan.name)
-        self.summary.setText(summary_line(estimate_plan(tree, plan)))
+        self.summary.setText(summary_text(estimate_plan(tree, plan)))
 
     def show_tree(self) -> None:
         """Default view after a model loads: the top levels open."""
