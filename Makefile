@@ -49,16 +49,16 @@ lint: $(STAMP) ## ruff lint and format check
 typecheck: $(STAMP) ## mypy on core/ and gui/
 	$(VENV)/bin/mypy core gui
 
-contract: $(STAMP) ## import contract: core never imports Qt, pyqtgraph or gui
+contract: $(STAMP) ## import contracts: core never imports Qt or gui; core's subpackages import only downward
 	$(VENV)/bin/lint-imports
 
-test: $(STAMP) system-deps lint typecheck contract ## everything CI runs: lint, types, import contract, pytest
+test: $(STAMP) system-deps lint typecheck contract ## everything CI runs: installs from the lock, lint, types, import contracts, pytest
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP) ## pytest without the slow real-model and real-audio tests
 	$(PY) -m pytest -q -m "not slow and not audio"
 
-demo: $(STAMP) system-deps ## compare presets on the built-in Whisper tiny.en and demo speech
+demo: $(STAMP) system-deps ## compare presets on the built-in Whisper tiny.en and the 32 real demo utterances
 	$(VENV)/bin/speechquant demo
 
 gui: $(STAMP) system-deps ## start the desktop app
