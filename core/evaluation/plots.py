@@ -28,8 +28,8 @@ def plot_wer_vs_rtf(results: Sequence[dict[str, Any]], out: Path, title: str | N
         ax.scatter(
             [xs[0]], [ys[0]], s=90, marker="*", color="tab:red", label="float32 baseline", zorder=4
         )
-        intervals = [r.get("wer_ci") for r in results]
-        if all(intervals):
+        intervals: list[Sequence[float]] = [r.get("wer_ci") or [] for r in results]
+        if all(len(ci) == 2 for ci in intervals):
             lower = [y - float(ci[0]) for y, ci in zip(ys, intervals, strict=True)]
             upper = [float(ci[1]) - y for y, ci in zip(ys, intervals, strict=True)]
             ax.errorbar(
