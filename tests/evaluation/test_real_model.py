@@ -29,12 +29,12 @@ def ljspeech(speech_dir) -> Dataset:
 
 def test_whisper_float_and_dynamic_int8_on_ljspeech(whisper, ljspeech):
     settings = BenchSettings(warmup=1, repeats=1, encoder_rtf=False)
-    float_result = benchmark(whisper, ljspeech, settings)
+    float_result = benchmark(whisper, ljspeech, settings).to_json()
     # Whisper's English normalizer on both sides; an independent implementation gets 7.2-7.6 %.
     assert 6.0 <= float_result["wer"] <= 8.5, float_result["wer"]
     plan = make_preset("all-dynamic", build_tree(whisper.mods))
     quantized = apply_plan(whisper, plan)
-    int8_result = benchmark(quantized, ljspeech, settings)
+    int8_result = benchmark(quantized, ljspeech, settings).to_json()
     assert abs(int8_result["wer"] - float_result["wer"]) <= 1.0, (
         float_result["wer"],
         int8_result["wer"],
