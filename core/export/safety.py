@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
 from speechquant.core.errors import ExportError
+from speechquant.core.model.trust import walk_nodes as walk
 
 FORMAT = "speechquant-export"
 FORMAT_VERSION = 1
@@ -114,23 +114,6 @@ def compose_hyperparams(text: str, origin: str) -> yaml.MappingNode:
     for node in walk(root):
         _check_node(node, origin)
     return root
-
-
-def walk(root: yaml.Node) -> Iterator[yaml.Node]:
-    """Every node once (aliases make shared nodes)."""
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        yield node
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                stack += [key, value]
-        elif isinstance(node, yaml.SequenceNode):
-            stack += list(node.value)
 
 
 def _check_node(node: yaml.Node, origin: str) -> None:

@@ -115,7 +115,8 @@ def callable_allowed(path: str) -> bool:
     return path.startswith(ALLOWED_PREFIXES) and _resolves(path)
 
 
-def _walk(root: yaml.Node) -> Iterator[yaml.Node]:
+def walk_nodes(root: yaml.Node) -> Iterator[yaml.Node]:
+    """Every node of a composed YAML document once (aliases make shared nodes)."""
     seen: set[int] = set()
     stack = [root]
     while stack:
@@ -182,7 +183,7 @@ def untrusted_tags(hparams_path: str | Path) -> list[UntrustedTag]:
             node.start_mark.line + 1,
             problem,
         )
-        for node in _walk(root)
+        for node in walk_nodes(root)
         if (problem := _node_problem(node)) is not None
     ]
     return sorted(found, key=lambda t: (t.line, t.tag))
