@@ -312,6 +312,10 @@ class BarCharts(QWidget):
         shown = [r for r in rows if not is_baseline(r.run) and r.baseline is not None]
         shown = sorted(shown, key=lambda r: r.run.id)[-MAX_BARS:]
         labels = [r.label for r in shown]
-        intervals = [facts(r.run.id).comparison.get("speedup_ci") for r in shown]
-        self.speedup.set_values(labels, [r.speedup or 0.0 for r in shown], intervals)
+        timed = [r for r in shown if r.speedup is not None]  # paired with a float run
+        self.speedup.set_values(
+            [r.label for r in timed],
+            [float(r.speedup or 0.0) for r in timed],
+            [list(r.speedup_ci) if r.speedup_ci else None for r in timed],
+        )
         self.shrink.set_values(labels, [r.size_ratio or 0.0 for r in shown])

@@ -133,11 +133,17 @@ def describe(outcome: RunOutcome) -> str:
     if result is None:
         return text
     name = (result.get("plan") or {}).get("name", "plan")
-    speedup = base["rtf"] / result["rtf"] if result["rtf"] else None
+    comparison = result.get("comparison") or {}
+    speedup = comparison.get("speedup") if comparison.get("paired") else None
+    speed = (
+        ratio_text(speedup, "faster", "slower")
+        if speedup is not None
+        else "speed-up: not timed together with a float run"
+    )
     shrink = base["model_bytes"] / result["model_bytes"] if result["model_bytes"] else None
     return (
         f"{name} #{outcome.run_id}: WER {result['wer']:.2f} % ({result['wer'] - base['wer']:+.2f}), "
-        f"RTF {result['rtf']:.3f} ({ratio_text(speedup, 'faster', 'slower')}), "
+        f"RTF {result['rtf']:.3f} ({speed}), "
         f"{format_bytes(result['model_bytes'])} ({ratio_text(shrink, 'smaller', 'larger')}) "
         f"— against {text}"
     )

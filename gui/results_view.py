@@ -229,7 +229,7 @@ class ResultsView(QWidget):
         except SpeechquantError as exc:
             self.failed.emit(str(exc))
             runs = []
-        self._all_rows = run_rows(runs)
+        self._all_rows = run_rows(runs, lambda run_id: self.facts.get(run_id).comparison)
         self._apply_filters()
 
     def _fill_choices(self) -> None:

@@ -281,7 +281,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.as_dict() for r in runs], indent=2, default=str))
     else:
-        print(format_runs_table(runs))
+        print(format_runs_table(runs, lambda run_id: store.get_run(run_id).get("comparison")))
     return 0
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from speechquant.core.evaluation.history import RunSummary, _parse_time
 from speechquant.core.evaluation.runs import run_rows
@@ -20,15 +21,19 @@ def _fmt(value: float | None, spec: str, scale: float = 1.0) -> str:
     return "-" if value is None else format(value * scale, spec)
 
 
-def format_runs_table(runs: Sequence[RunSummary]) -> str:
+def format_runs_table(
+    runs: Sequence[RunSummary],
+    comparison_of: Callable[[int], Mapping[str, Any] | None] | None = None,
+) -> str:
     """The runs as an aligned text table (id, time, kind, source, plan, engine, threads, WER %,
-    ΔWER and speed-up against the paired float baseline ("vs" names it), RTF, size MB)."""
+    ΔWER against the float baseline ("vs" names it), the speed-up stored with the run from its
+    paired timing ("-" when it has none; ``comparison_of(run id)`` gives it), RTF, size MB)."""
     if not runs:
         return "No runs recorded yet; run `speechquant bench` or `speechquant compare`."
     header = ("id", "time", "kind", "source", "plan", "engine", "threads", "WER %", "ΔWER", "speed-up", "vs", "RTF", "size MB")  # fmt: skip
     right = {0, 6, 7, 8, 9, 10, 11, 12}
     rows = [header]
-    for paired in run_rows(runs):
+    for paired in run_rows(runs, comparison_of):
         run, base = paired.run, paired.baseline
         when = _local_time(run.started_at)
         source = run.source if len(run.source) <= 48 else "…" + run.source[-47:]

@@ -1,10 +1,16 @@
 """Runs paired with the float baseline they are measured against, and the figures that follow
-(ΔWER, speed-up, size ratio), for ``speechquant history`` and the desktop app's Results tab."""
+(ΔWER, speed-up, size ratio), for ``speechquant history`` and the desktop app's Results tab.
+
+ΔWER and the size ratio are read against the float baseline found in the history. The speed-up
+is never a division of two stored RTFs (they may come from different sessions, loads or
+machines): it is the one stored with the run, from the float model timed together with it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from speechquant.core.evaluation.history import RunSummary
 
@@ -19,6 +25,8 @@ class RunRow:
 
     run: RunSummary
     baseline: RunSummary | None
+    comparison: Mapping[str, Any] | None = None
+    """The run's stored ``comparison`` (its paired speed-ups); None when it has none."""
 
     @property
     def label(self) -> str:
@@ -31,10 +39,22 @@ class RunRow:
 
     @property
     def speedup(self) -> float | None:
-        base = self.reference
-        if base is None or not self.run.rtf or base.rtf is None:
+        """1.0 for a baseline; for a plan the paired speed-up stored with it, else None."""
+        if is_baseline(self.run):
+            return 1.0
+        comparison = self.comparison or {}
+        value = comparison.get("speedup")
+        if not comparison.get("paired") or not _is_number(value):
             return None
-        return base.rtf / self.run.rtf
+        return float(value or 0.0)
+
+    @property
+    def speedup_ci(self) -> tuple[float, float] | None:
+        """The paired speed-up's 95 % interval, when stored."""
+        ci = (self.comparison or {}).get("speedup_ci") if self.speedup is not None else None
+        if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_is_number(v) for v in ci):
+            return float(ci[0]), float(ci[1])
+        return None
 
     @property
     def size_ratio(self) -> float | None:
@@ -79,8 +99,24 @@ def find_baseline(run: RunSummary, runs: Sequence[RunSummary]) -> RunSummary | N
     return max(pool, key=lambda r: r.id) if pool else None
 
 
-def run_rows(runs: Sequence[RunSummary]) -> list[RunRow]:
-    return [RunRow(run, find_baseline(run, runs)) for run in runs]
+def run_rows(
+    runs: Sequence[RunSummary],
+    comparison_of: Callable[[int], Mapping[str, Any] | None] | None = None,
+) -> list[RunRow]:
+    """Each run with its float baseline and (from ``comparison_of(run id)``) its stored
+    comparison; without ``comparison_of`` no plan has a speed-up."""
+    return [
+        RunRow(
+            run,
+            find_baseline(run, runs),
+            None if comparison_of is None or is_baseline(run) else comparison_of(run.id),
+        )
+        for run in runs
+    ]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
 def setup_key(run: RunSummary) -> tuple[str | None, int | None, int | None]:

@@ -406,11 +406,23 @@ def test_format_runs_table(store: HistoryStore) -> None:
 def test_runs_table_pairs_each_run_with_its_baseline(store: HistoryStore) -> None:
     base = store.add_run(bench_result(wer=10.0), kind="baseline", group_id="g")
     plan_result = bench_result(plan=PLAN, wer=12.25)
-    plan_result["rtf"] = plan_result["rtf"] / 2  # twice as fast as its baseline
+    plan_result["rtf"] = plan_result["rtf"] / 2  # half the stored baseline's RTF
+    plan_result["comparison"] = {"paired": True, "speedup": 1.8, "speedup_ci": [1.7, 1.9]}
     store.add_run(plan_result, kind="compare", group_id="g")
-    lines = format_runs_table(store.list_runs()).splitlines()
+    unpaired = bench_result(plan={**PLAN, "name": "unpaired"}, wer=12.25)
+    unpaired["rtf"] = unpaired["rtf"] / 2
+    store.add_run(unpaired, kind="compare", group_id="g")
+    lines = format_runs_table(
+        store.list_runs(), lambda i: store.get_run(i).get("comparison")
+    ).splitlines()
     assert "ΔWER" in lines[0] and "speed-up" in lines[0] and "vs" in lines[0]
     plan_line = next(line for line in lines[1:] if "tutorial" in line)
-    assert "+2.25" in plan_line and "2.00x" in plan_line and f"#{base}" in plan_line
-    base_line = next(line for line in lines[1:] if "tutorial" not in line)
-    assert "+2.25" not in base_line and "2.00x" not in base_line  # no figures against itself
+    # the speed-up timed together with the plan, not the stored baseline's RTF over the plan's
+    assert "+2.25" in plan_line and "1.80x" in plan_line and "2.00x" not in plan_line
+    assert f"#{base}" in plan_line
+    stale_line = next(line for line in lines[1:] if "unpaired" in line)
+    assert "2.00x" not in stale_line and "+2.25" in stale_line  # no paired timing: no speed-up
+    base_line = next(
+        line for line in lines[1:] if "tutorial" not in line and "unpaired" not in line
+    )
+    assert "+2.25" not in base_line and "1.80x" not in base_line  # no figures against itself

@@ -60,7 +60,8 @@ def add(history, plan, wer, rtf, kind, data, n=2, group=None, machine=None):
     if machine:
         result["machine"] = {"cpu": {"model": machine}, "cores": 2, "key": machine}
         result["wer_ci"] = [wer - 2.0, wer + 3.0]
-        result["comparison"] = {"speedup_ci": [1.5, 2.5]} if plan else {}
+        paired = {"paired": True, "speedup": 2.0, "speedup_ci": [1.5, 2.5]}
+        result["comparison"] = paired if plan else {}
     return history.add_run(result, kind=kind, group_id=group, settings={"data": data})
 
 
@@ -150,6 +151,9 @@ def test_messages_say_slower_and_sizes_agree(window):
     assert ratio_text(2.0, "faster", "slower") == "2.00× faster"
     base = fake_result("m", None, 10.0, 0.2, 2_000_000, ["a", "b"])
     slow = fake_result("m", "p", 11.0, 0.5, 1_000_000, ["a", "b"])
+    unpaired = describe(RunOutcome("m", base, 1, True, dict(slow), 2))
+    assert "not timed together" in unpaired and "slower" not in unpaired  # never RTF / RTF
+    slow["comparison"] = {"paired": True, "speedup": 0.4, "speedup_ci": [0.38, 0.42]}
     line = describe(RunOutcome("m", base, 1, False, slow, 2))
     assert "2.50× slower" in line and "faster" not in line and "2.0 MB" in line
     tree = window.tree_model.tree

@@ -51,8 +51,14 @@ def test_a_run_finds_its_group_baseline_else_a_comparable_one():
     assert find_baseline(other_source, runs) is None
     assert find_baseline(base_a, runs) is None
     rows = {row.run.id: row for row in run_rows(runs)}
-    faster = run_rows([base_a, summary(6, "p", group="a", rtf=0.25, model_bytes=250)])[1]
-    assert faster.speedup == 2.0 and faster.size_ratio == 4.0 and faster.delta_wer == 0.0
+    pair = [base_a, summary(6, "p", group="a", rtf=0.25, model_bytes=250)]
+    stale = run_rows(pair)[1]  # half the baseline's stored RTF, but not timed with it
+    assert stale.speedup is None and stale.size_ratio == 4.0 and stale.delta_wer == 0.0
+    stored = {6: {"paired": True, "speedup": 1.7, "speedup_ci": [1.5, 1.9]}}
+    faster = run_rows(pair, stored.get)[1]
+    assert faster.speedup == 1.7 and faster.speedup_ci == (1.5, 1.9)
+    unpaired = run_rows(pair, {6: {"paired": False, "speedup": 1.7}}.get)[1]
+    assert unpaired.speedup is None and unpaired.speedup_ci is None
     assert rows[1].speedup == 1.0 and rows[1].delta_wer == 0.0
     assert rows[5].speedup is None and rows[5].delta_wer is None  # nothing to compare with
 

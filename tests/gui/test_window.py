@@ -8,6 +8,7 @@ import pytest
 from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QMessageBox
 
+from speechquant.core.evaluation.results import Comparison
 from speechquant.core.progress import Progress
 from speechquant.core.quantization.plan import Plan
 from speechquant.gui.main_window import TAB_UTTERANCES, MainWindow
@@ -58,10 +59,16 @@ def three_runs(history):
         kind="baseline",
         group_id=group,
     )
+    timed = fake_result(
+        "replica:wav2vec2-tiny", "all-dynamic", 20.0, 0.2, 1000, ["hello word", "cat sat down"]
+    )
+    timed["comparison"] = Comparison(
+        delta_wer=10.0, delta_wer_ci=None, p_worse=None, speedup=1.9, speedup_ci=[1.7, 2.1],
+        speedup_encoder=None, speedup_encoder_ci=None, size_ratio=4.0, significant_wer=False,
+        significant_speed=True, baseline_started_at=None, paired=True,
+    ).to_json()  # fmt: skip
     fast = history.add_run(
-        fake_result(
-            "replica:wav2vec2-tiny", "all-dynamic", 20.0, 0.2, 1000, ["hello word", "cat sat down"]
-        ),
+        timed,
         kind="compare",
         group_id=group,
     )
@@ -168,20 +175,33 @@ def test_results_table_charts_compare_and_delete(qtbot, window, three_runs):
     assert results.model.rowCount() == 3
     assert sorted(results.scatter.run_ids) == [base, fast, slow]
     assert results.scatter.front_ids == [fast, base]  # the slow, worse run is dominated
-    assert results.bars.speedup.values == [2.0, 0.8]
+    # the speed-up timed together with the plan (not 0.4 / 0.2); "bad" was never paired
+    assert results.bars.speedup.values == [1.9]
+    speed_column = [
+        results.model.headerData(c, Qt.Orientation.Horizontal)
+        for c in range(results.model.columnCount())
+    ].index("speed-up")
+    speeds = {
+        int(results.proxy.index(r, 0).data()): results.proxy.index(r, speed_column).data()
+        for r in range(results.proxy.rowCount())
+    }
+    assert speeds == {base: "1.00×", fast: "1.90×", slow: "-"}
     assert results.bars.shrink.values == [4.0, 2.0]
     tips = [str(spot) for spot in results.scatter.plans.data["data"]]
     assert any("all-dynamic" in tip and "dynamic×1" in tip for tip in tips)
     # sortable by WER
     results.table.sortByColumn(4, Qt.SortOrder.AscendingOrder)
     assert results.proxy.index(0, 0).data() == str(base)
-    results.select_ids([base, fast])
+    results.select_ids([base, slow])
     assert results.compare_button.isEnabled()
+    results.compare_selected()
+    # the two runs were not timed in one session: their RTFs are never divided
+    assert results.comparison.item(1, 4).text() == "n/a: not timed together"
+    results.select_ids([base, fast])
     results.compare_selected()
     assert results.comparison_box.isVisible() or not window.isVisible()
     assert results.comparison.rowCount() == 2
-    # the two runs were not timed in one session: their RTFs are never divided
-    assert results.comparison.item(1, 4).text() == "n/a: not timed together"
+    assert results.comparison.item(1, 4).text() == "1.90×"  # the one timed with the plan
     assert window.tabs.currentIndex() == TAB_UTTERANCES
     page = window.utterances.browser.toHtml()
     text = window.utterances.browser.toPlainText()
@@ -224,7 +244,8 @@ def test_the_data_column_shows_each_runs_dataset_and_pairs_by_it(qtbot, window):
     }
     assert shown == {on_dev: "dev", on_test: "test", plan: "dev", legacy: "-"}
     rows = {row.run.id: row for row in results.model.rows}
-    assert rows[plan].baseline.id == on_dev and rows[plan].speedup == 2.0  # not the newer one
+    assert rows[plan].baseline.id == on_dev and rows[plan].delta_wer == 2.0  # not the newer one
+    assert rows[plan].speedup is None  # stored RTFs of separate sessions are never divided
     assert rows[legacy].baseline is None
     tip = results.proxy.index(0, column).data(Qt.ItemDataRole.ToolTipRole)
     assert "data: " in tip
