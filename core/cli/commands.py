@@ -26,6 +26,7 @@ from speechquant.core.evaluation.tables import (
     speedup_text,
     trust_notes,
 )
+from speechquant.core.export.info import export_info
 from speechquant.core.machine import this_cpu
 from speechquant.core.progress import ProgressCallback
 from speechquant.core.quantization.estimate import estimate_plan, summary_text
@@ -109,6 +110,9 @@ def cmd_tree(args: argparse.Namespace) -> int:
         )
     else:
         print(f"{model.source} ({model.interface}), {tree.root.total_params:,} parameters")
+        info = export_info(model)
+        for line in info.lines() if info is not None else []:
+            print(line)
         print(format_tree(tree, args.depth, advice))
     return 0
 
