@@ -58,7 +58,8 @@ def mark_words(ops: list[WordOp]) -> tuple[str, int]:
 
 def run_label(run: RunSummary) -> str:
     name = run.plan_name or "float32"
-    return f"#{run.id} {name}" + ("" if is_baseline(run) else f" ({run.plan_summary})")
+    own = f" “{run.name}”" if run.name else ""
+    return f"#{run.id} {name}{own}" + ("" if is_baseline(run) else f" ({run.plan_summary})")
 
 
 def utterances_html(first: dict[str, Any], second: dict[str, Any] | None) -> str:
