@@ -1,7 +1,9 @@
 """The run history: every bench/compare result kept in a small SQLite database.
 
-One row per run in ``runs`` (the main figures as columns for querying and sorting, plus the full
-``bench --json`` object for a faithful round trip) and one row per utterance in ``utterances``.
+One row per run in ``runs`` (the main figures as columns for querying and sorting, the full
+``bench --json`` object for a faithful round trip, and the user's name, tags and note) and one
+row per utterance in ``utterances``. The file itself (schema, upgrades, checks) is
+:mod:`.history_db`'s.
 Each run is written in a single transaction, so a crash mid-write never leaves a partial run.
 A connection is opened per call, so a store may be used from any thread (the GUI's QThread).
 """

@@ -169,7 +169,7 @@ def packed_tensors(module: nn.Module) -> list[TensorDetails]:
     if unpack is None or isinstance(getattr(module, "_packed_params", None), nn.Module):
         return []
     try:
-        found = module._weight_bias()
+        found = unpack(module)
     except Exception:  # a module whose packed params were never filled holds no weights
         return []
     stored = getattr(module, "dtype", None)
