@@ -111,7 +111,7 @@ def cmd_tree(args: argparse.Namespace) -> int:
     else:
         print(f"{model.source} ({model.interface}), {tree.root.total_params:,} parameters")
         info = export_info(model)
-        for line in info.lines() if info is not None else []:
+        for line in info.lines(with_warnings=False) if info is not None else []:
             print(line)
         print(format_tree(tree, args.depth, advice))
     return 0

@@ -110,7 +110,8 @@ class ExportInfo:
     load_warnings: tuple[str, ...]
     metrics: StoredMetrics | None
 
-    def lines(self) -> list[str]:
+    def lines(self, with_warnings: bool = True) -> list[str]:
+        """Readable lines; ``with_warnings`` adds the load warnings (the CLI prints those itself)."""
         schemes = ", ".join(f"{k}×{v}" for k, v in sorted(self.scheme_summary.items()) if v)
         calibration = (
             f"calibrated on {len(self.calibration_ids)} utterances"
@@ -128,7 +129,7 @@ class ExportInfo:
                 "exported)"
             ),
         ]
-        return lines + [f"warning: {text}" for text in self.load_warnings]
+        return lines + [f"warning: {text}" for text in self.load_warnings if with_warnings]
 
 
 def export_info(model: LoadedModel) -> ExportInfo | None:
