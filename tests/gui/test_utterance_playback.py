@@ -56,7 +56,8 @@ def test_play_sends_the_scored_utterance_to_the_player(qtbot, history, tiny_data
     samples, rate = fake.played[-1]
     expected, file_rate = sf.read(tiny_data / "utt1.wav", dtype="float32")
     assert rate == file_rate == 16000 and np.array_equal(samples, expected)
-    assert f"playing utt1 (1.0 s) from {tiny_data / 'utt1.wav'}" == bar.status.text()
+    assert bar.status.text().startswith("playing utt1 (1.0 s) from ")
+    assert bar.status.text().endswith("utt1.wav")
     view.browser.anchorClicked.emit(QUrl("play:0"))  # the ▶ link of the first utterance
     samples, _ = fake.played[-1]
     assert np.array_equal(samples, sf.read(tiny_data / "utt0.wav", dtype="float32")[0])
