@@ -65,11 +65,12 @@ class StoredMetrics:
         )
 
     def text(self) -> str:
-        """``WER 12.50 % [95 %: 10.1–15.2], RTF 0.250, ΔWER +0.40, 2.10× faster …``."""
+        """``WER 12.50 % [95 %: 10.1–15.2], RTF 0.250, ΔWER +0.40 … against float32, speed-up …``."""
         parts = []
         if self.wer is not None:
-            ci = f" [95 %: {self.wer_ci[0]:.1f}–{self.wer_ci[1]:.1f}]" if self.wer_ci else ""
-            parts.append(f"WER {self.wer:.2f} %{ci}")
+            wer_ci = self.wer_ci
+            shown = f" [95 %: {wer_ci[0]:.1f}–{wer_ci[1]:.1f}]" if wer_ci else ""
+            parts.append(f"WER {self.wer:.2f} %{shown}")
         if self.rtf is not None:
             parts.append(f"RTF {self.rtf:.3f}")
         if self.delta_wer is not None:
