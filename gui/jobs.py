@@ -125,8 +125,9 @@ def describe(outcome: RunOutcome) -> str:
     """One log line: the plan's figures against the float baseline."""
     base = outcome.baseline
     cached = " (cached)" if outcome.baseline_cached else ""
+    base_name = (base.get("plan") or {}).get("name") or "float32"  # an export: its plan
     text = (
-        f"float32 #{outcome.baseline_id}{cached}: WER {base['wer']:.2f} %, RTF {base['rtf']:.3f}, "
+        f"{base_name} #{outcome.baseline_id}{cached}: WER {base['wer']:.2f} %, RTF {base['rtf']:.3f}, "
         f"{format_bytes(base['model_bytes'])}"
     )
     result = outcome.result

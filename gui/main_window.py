@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from speechquant.core.errors import SpeechquantError
 from speechquant.core.evaluation.history import HistoryStore
+from speechquant.core.export.info import export_info
 from speechquant.core.formatting import format_bytes
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.quantization.plan import Plan
@@ -263,6 +264,7 @@ class MainWindow(QMainWindow):
             plan = Plan(settings=plan.settings, name="none")
         self.tree_model.set_tree(tree, plan)
         self.plan_panel.show_tree()
+        self.plan_panel.set_export_info(export_info(model))
         nodes = sum(1 for _ in tree.nodes())
         kind = f"export of plan {model.plan.name}" if model.plan is not None else model.interface
         info = f"{model.source} · {kind} · {nodes} modules · {format_bytes(tree.root.total_bytes)}"

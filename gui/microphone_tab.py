@@ -13,18 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -32,13 +28,14 @@ from PySide6.QtWidgets import (
 from speechquant.core.errors import AudioDeviceError, SpeechquantError
 from speechquant.core.live.file_source import FileSource
 from speechquant.core.live.microphone import AudioSource, MicrophoneSource
-from speechquant.core.live.recording import Recording, save_to_dataset, user_datasets
+from speechquant.core.live.recording import Recording
 from speechquant.core.live.segmenter import Segmenter, SegmenterSettings, level_db
-from speechquant.core.live.transcription import FLOAT, QUANTIZED, SegmentResult
+from speechquant.core.live.transcription import SegmentResult
 from speechquant.core.quantization.plan import Plan
 
 from .input_picker import FILE_INPUT, InputPicker
 from .job_slot import JobSlot
+from .live_panels import SaveRow, TranscriptPanes
 from .live_worker import LiveWorker, ModelsFactory, Waveform, transcriber_factory
 from .paths import RememberedFolder
 from .run_context import ContextSource, RunContext
@@ -140,30 +137,13 @@ class MicrophoneTab(QWidget):
         meter_row.addWidget(self.speech)
         self.waveform = Waveform()
 
-        self.panes: dict[str, QPlainTextEdit] = {}
-        self.pane_boxes: dict[str, QGroupBox] = {}
-        split = QSplitter(Qt.Orientation.Horizontal)
-        for name, title in ((FLOAT, "Float model"), (QUANTIZED, "Quantized model")):
-            box = QGroupBox(title)
-            pane = QPlainTextEdit()
-            pane.setReadOnly(True)
-            pane.setObjectName(f"{name}Transcript")
-            QVBoxLayout(box).addWidget(pane)
-            self.panes[name], self.pane_boxes[name] = pane, box
-            split.addWidget(box)
-
-        self.dataset = QComboBox()
-        self.dataset.setEditable(True)
-        self.dataset.setMinimumWidth(160)
-        self.reference = QLineEdit()
-        self.reference.setPlaceholderText("reference: type exactly what was said")
-        self.save_button = QPushButton("Save to dataset")
-        self.save_button.clicked.connect(self.save_recording)
-        save_row = QHBoxLayout()
-        save_row.addWidget(QLabel("Dataset"))
-        save_row.addWidget(self.dataset)
-        save_row.addWidget(self.reference, 1)
-        save_row.addWidget(self.save_button)
+        self.transcripts = TranscriptPanes()
+        self.panes, self.pane_boxes = self.transcripts.panes, self.transcripts.boxes
+        self.saver = SaveRow()
+        self.saver.save_button.clicked.connect(self.save_recording)
+        self.saver.said.connect(self.say)
+        self.dataset, self.reference = self.saver.dataset, self.saver.reference
+        self.save_button = self.saver.save_button
         self.status = QLabel(
             "press Record to transcribe the microphone, or pick Audio file… as the input"
         )
@@ -173,18 +153,10 @@ class MicrophoneTab(QWidget):
         layout.addLayout(top)
         layout.addLayout(meter_row)
         layout.addWidget(self.waveform)
-        layout.addWidget(split, 1)
-        layout.addLayout(save_row)
+        layout.addWidget(self.transcripts, 1)
+        layout.addWidget(self.saver)
         layout.addWidget(self.status)
-        self._fill_datasets()
         self.slot.busyChanged.connect(lambda _busy: self._update_buttons())
-
-    def _fill_datasets(self) -> None:
-        current = self.dataset.currentText().strip() or "my-recordings"
-        self.dataset.clear()
-        names = user_datasets()
-        self.dataset.addItems(names if current in names else [current, *names])
-        self.dataset.setCurrentText(current)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -286,14 +258,7 @@ class MicrophoneTab(QWidget):
         self.recording = Recording(source.sample_rate)
         self.segmenter = Segmenter(source.sample_rate, settings)
         self.results = []
-        for pane in self.panes.values():
-            pane.clear()
-        name = plan.name if plan is not None and quantized else "none"
-        self.pane_boxes[QUANTIZED].setTitle(f"Quantized model — plan {name}")
-        if not quantized:
-            self.panes[QUANTIZED].setPlainText(
-                "The plan in the Plan tab quantizes nothing; choose a preset or schemes there."
-            )
+        self.transcripts.start(plan.name if plan is not None and quantized else "none", quantized)
         self.waveform.reset(source.sample_rate)
         worker = LiveWorker(factory)
         worker.ready.connect(self._models_ready)
@@ -391,14 +356,7 @@ class MicrophoneTab(QWidget):
     @Slot(object)
     def _segment_done(self, result: SegmentResult) -> None:
         self.results.append(result)
-        span = f"[{result.start:.1f}–{result.start + result.duration:.1f} s]"
-        for output in result.outputs:
-            pane = self.panes.get(output.name)
-            if pane is not None:
-                pane.appendPlainText(
-                    f"{span} {output.text or '…'}\n"
-                    f"    latency {output.latency:.2f} s · RTF {output.rtf:.3f}"
-                )
+        self.transcripts.add(result)
         self.segmentTranscribed.emit(result)
 
     @Slot(str)
@@ -422,24 +380,9 @@ class MicrophoneTab(QWidget):
     # --- saving ----------------------------------------------------------------------------
     def save_recording(self) -> str | None:
         """Save the recording and the typed reference into the chosen user dataset."""
-        if self.recording is None or self.recording.samples == 0:
-            self.say("nothing recorded yet", "error")
-            return None
-        name = self.dataset.currentText().strip()
-        try:
-            path = save_to_dataset(
-                self.recording.audio(),
-                self.recording.sample_rate,
-                self.reference.text(),
-                name,
-            )
-        except SpeechquantError as exc:
-            self.say(str(exc), "error")
-            return None
-        self.reference.clear()
-        self._fill_datasets()
-        self.say(f"saved {path.name} to dataset {name}; use {path.parent} as DATA")
-        return str(path)
+        recording = self.recording
+        audio = recording.audio() if recording is not None and recording.samples else None
+        return self.saver.save(audio, recording.sample_rate if recording is not None else 0)
 
     def shutdown(self, wait_ms: int = 60_000) -> None:
         """Stop capture and transcription (window closing)."""

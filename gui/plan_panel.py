@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -11,19 +11,22 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
+    QSplitter,
     QToolButton,
     QTreeView,
     QVBoxLayout,
     QWidget,
 )
 
+from speechquant.core.export.info import ExportInfo
 from speechquant.core.quantization.estimate import estimate_plan, summary_text
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.presets import PRESETS, preset_names
 from speechquant.core.quantization.settings import QuantSettings
 
 from .mode_delegate import ModeDelegate
-from .tree_model import COL_MODE, COL_NAME, ModuleFilterProxy, ModuleTreeModel
+from .module_panel import ModulePanel
+from .tree_model import COL_MODE, COL_NAME, ModuleFilterProxy, ModuleTreeModel, NodeRole
 
 
 class PlanPanel(QWidget):
@@ -95,19 +98,41 @@ class PlanPanel(QWidget):
         self.summary.setObjectName("planSummary")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.export_info = QLabel("")
+        self.export_info.setObjectName("exportInfo")
+        self.export_info.setWordWrap(True)
+        self.export_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.export_info.setVisible(False)
+        self.details = ModulePanel()
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.view)
+        split.addWidget(self.details)
+        split.setStretchFactor(0, 1)
+        split.setSizes([600, 180])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
-        layout.addWidget(self.view, 1)
+        layout.addWidget(self.export_info)
+        layout.addWidget(split, 1)
         layout.addWidget(self.summary)
         self._quant: QuantSettings | None = None
         self.model.planChanged.connect(self._plan_changed)
+        self.model.modelReset.connect(lambda: self.details.show_node(None))
+        self.view.selectionModel().currentChanged.connect(self._current_changed)
 
     @staticmethod
     def _button(action: QAction) -> QToolButton:
         button = QToolButton()
         button.setDefaultAction(action)
         return button
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self.details.show_node(current.data(NodeRole) if current.isValid() else None)
+
+    def set_export_info(self, info: ExportInfo | None) -> None:
+        """What an opened export says about itself (hidden for other models)."""
+        self.export_info.setText("\n".join(info.lines()) if info is not None else "")
+        self.export_info.setVisible(info is not None)
 
     def set_filter(self, text: str) -> None:
         self.proxy.setFilterFixedString(text.strip())

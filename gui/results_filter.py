@@ -1,5 +1,5 @@
-"""What the Results tab shows of the history: filters by kind, data subset, machine and text, and
-the facts only a run's stored result holds (intervals, machine, comparison). No Qt here."""
+"""What the Results tab shows of the history: filters by kind, data subset, machine, tag and
+text, and the facts only a run's stored result holds (intervals, machine, comparison). No Qt."""
 
 from __future__ import annotations
 
@@ -114,9 +114,10 @@ class RunFilter:
     kind: str = BENCHMARKS
     subset: str = ""
     machine: str = ""
+    tag: str = ""
     text: str = ""
 
-    def keeps(self, row: RunRow, facts: StoredFacts, note: str = "") -> bool:
+    def keeps(self, row: RunRow, facts: StoredFacts) -> bool:
         kinds = KIND_CHOICES.get(self.kind)
         run = row.run
         if kinds is not None and run.kind not in kinds:
@@ -125,20 +126,20 @@ class RunFilter:
             return False
         if self.machine and (facts.machine_label or "-") != self.machine:
             return False
+        if self.tag and self.tag not in run.tags:
+            return False
         if self.text:
-            hay = " ".join([run.plan_name or "float32", run.plan_summary, run.source, note])
+            words = [run.plan_name or "float32", run.plan_summary, run.source, *run.tags]
+            hay = " ".join([*words, run.name or "", run.note or ""])
             if self.text.lower() not in hay.lower():
                 return False
         return True
 
 
 def filter_rows(
-    rows: Iterable[RunRow],
-    flt: RunFilter,
-    facts: Callable[[int], StoredFacts],
-    notes: Callable[[int], str] = lambda _id: "",
+    rows: Iterable[RunRow], flt: RunFilter, facts: Callable[[int], StoredFacts]
 ) -> list[RunRow]:
-    return [r for r in rows if flt.keeps(r, facts(r.run.id), notes(r.run.id))]
+    return [r for r in rows if flt.keeps(r, facts(r.run.id))]
 
 
 def front_group(row: RunRow, facts: StoredFacts) -> tuple[Any, ...]:

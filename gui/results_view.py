@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
-import pyqtgraph as pg
-import pyqtgraph.exporters  # noqa: F401  (registers pg.exporters)
-from PySide6.QtCore import (
-    QModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-    Signal,
-)
-from PySide6.QtGui import QPainter
-from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtCore import QModelIndex, QPoint, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QFileDialog,
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -30,21 +18,18 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTableView,
-    QTableWidget,
-    QTableWidgetItem,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from speechquant.core.errors import SpeechquantError
-from speechquant.core.evaluation.experiment import comparison_rows
 from speechquant.core.evaluation.history import HistoryStore
 from speechquant.core.evaluation.runs import RunRow, run_rows
-from speechquant.core.formatting import format_bytes
 
 from .charts import BarCharts, ScatterChart
+from .comparison_panel import ComparisonPanel
 from .paths import RememberedFolder
+from .results_export import ExportButton, write_chart
 from .results_filter import (
     ALL,
     BENCHMARKS,
@@ -55,21 +40,18 @@ from .results_filter import (
     filter_rows,
     subset_label,
 )
+from .run_notes_dialog import RunNotesDialog, RunNotesEditor
 from .runs_table_model import RunIdRole, RunsTableModel, SortRole
 
 ALL_SOURCES = "All models"
 ANY_DATA = "All data"
 ANY_MACHINE = "All machines"
-
-
-def speedup_cell(speedup: float) -> str:
-    """A paired speed-up, or why there is none (runs timed apart are never divided)."""
-    return "n/a: not timed together" if math.isnan(speedup) else f"{speedup:.2f}×"
+ANY_TAG = "All tags"
 
 
 class ResultsView(QWidget):
-    """Runs of the history store, filtered (model, kind, data subset, machine, text), charts,
-    delete/compare, and CSV/PNG/SVG export."""
+    """Runs of the history store, filtered (model, kind, data subset, machine, tag, text),
+    charts, delete/compare, the runs' own names, tags and notes, and CSV/PNG/SVG export."""
 
     compareRequested = Signal(int, int)
     """(reference run id, other run id): show their utterances side by side."""
@@ -106,6 +88,12 @@ class ResultsView(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(self._open_utterances)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.notes = RunNotesEditor(history, self)
+        self.notes.saved.connect(self._notes_saved)
+        self.notes.message.connect(self.message)
+        self.notes.failed.connect(self.failed)
 
         self.source = QComboBox()
         self.source.setMinimumContentsLength(14)
@@ -122,8 +110,11 @@ class ResultsView(QWidget):
         self.machine = QComboBox()
         self.machine.setToolTip("The machine that measured the runs")
         self.machine.currentIndexChanged.connect(lambda _i: self._filters_changed())
+        self.tag = QComboBox()
+        self.tag.setToolTip("Only runs carrying this tag (right-click a run to tag it)")
+        self.tag.currentIndexChanged.connect(lambda _i: self._filters_changed())
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search plan, schemes, model…")
+        self.search.setPlaceholderText("Search plan, name, tags, note, model…")
         self.search.setClearButtonEnabled(True)
         self.search.setMinimumWidth(170)
         self.search.textChanged.connect(lambda _t: self._filters_changed())
@@ -136,21 +127,14 @@ class ResultsView(QWidget):
         self.compare_button.clicked.connect(self.compare_selected)
         self.delete_button = QPushButton("Delete selected")
         self.delete_button.clicked.connect(self.delete_selected)
-        self.export_button = QToolButton()
-        self.export_button.setText("Export")
-        export_menu = QMenu(self.export_button)
-        export_menu.addAction("Table as CSV…", self._export_csv_dialog)
-        export_menu.addAction("WER vs RTF chart (PNG/SVG)…", lambda: self._export_chart_dialog(0))
-        export_menu.addAction("Speed-up chart (PNG/SVG)…", lambda: self._export_chart_dialog(1))
-        export_menu.addAction("Size chart (PNG/SVG)…", lambda: self._export_chart_dialog(2))
-        self.export_button.setMenu(export_menu)
-        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.export_button = ExportButton(self.export_csv, self.export_chart, folder)
         bar = QHBoxLayout()
         for label, widget in (
             ("Model:", self.source),
             ("Kind:", self.kind),
             ("Data:", self.subset),
             ("Machine:", self.machine),
+            ("Tag:", self.tag),
         ):
             bar.addWidget(QLabel(label))
             bar.addWidget(widget)
@@ -161,16 +145,8 @@ class ResultsView(QWidget):
         self.count = QLabel("")
         self.count.setObjectName("resultsCount")
 
-        self.comparison = QTableWidget(0, 7)
-        self.comparison.setHorizontalHeaderLabels(
-            ["run", "WER %", "ΔWER", "RTF", "speed-up", "size", "size ×"]
-        )
-        self.comparison.verticalHeader().setVisible(False)
-        self.comparison.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.comparison.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.comparison_box = QGroupBox("Comparison")
-        QVBoxLayout(self.comparison_box).addWidget(self.comparison)
-        self.comparison_box.setVisible(False)
+        self.comparison_box = ComparisonPanel()
+        self.comparison = self.comparison_box.table
 
         self.scatter = ScatterChart()
         self.bars = BarCharts()
@@ -200,8 +176,7 @@ class ResultsView(QWidget):
         """Show the runs of this model (the one open in the window); what was shown for the
         previous model (a comparison, chart ranges) goes."""
         self._current_source = source
-        self.comparison_box.setVisible(False)
-        self.comparison.setRowCount(0)
+        self.comparison_box.clear()
         self._fill_sources(prefer=source)
         self.refresh()
 
@@ -237,9 +212,11 @@ class ResultsView(QWidget):
         of_kind = filter_rows(self._all_rows, RunFilter(kind=self.filter.kind), self.facts.get)
         subsets = sorted({subset_label(r.run) for r in of_kind})
         machines = sorted({self.facts.get(r.run.id).machine_label or "-" for r in of_kind})
+        tags = sorted({tag for r in of_kind for tag in r.run.tags}, key=str.lower)
         for combo, anyone, values in (
             (self.subset, ANY_DATA, subsets),
             (self.machine, ANY_MACHINE, machines),
+            (self.tag, ANY_TAG, tags),
         ):
             keep = combo.currentData() or ""
             combo.blockSignals(True)
@@ -250,12 +227,14 @@ class ResultsView(QWidget):
             combo.setCurrentIndex(max(0, combo.findData(keep)))
             combo.blockSignals(False)
         self.machine.setEnabled(machines != ["-"])
+        self.tag.setEnabled(bool(tags))
 
     def _filters_changed(self) -> None:
         self.filter = RunFilter(
             kind=str(self.kind.currentData() or BENCHMARKS),
             subset=str(self.subset.currentData() or ""),
             machine=str(self.machine.currentData() or ""),
+            tag=str(self.tag.currentData() or ""),
             text=self.search.text().strip(),
         )
         self._apply_filters()
@@ -305,57 +284,12 @@ class ResultsView(QWidget):
 
     def export_chart(self, which: int, path: str | Path) -> bool:
         """Write chart ``which`` (0 scatter, 1 speed-up, 2 size) as PNG or SVG by suffix."""
-        target = Path(path)
-        suffix = target.suffix.lower()
-        if suffix not in (".png", ".svg"):
-            self.failed.emit(f"cannot export a chart as {target.name}; use a .png or .svg name")
+        problem = write_chart(self.charts()[which], path)
+        if problem:
+            self.failed.emit(problem)
             return False
-        widget = self.charts()[which]
-        try:
-            if suffix == ".svg":
-                generator = QSvgGenerator()
-                generator.setFileName(str(target))
-                generator.setSize(widget.size())
-                generator.setViewBox(widget.rect())
-                generator.setTitle("speechquant chart")
-                painter = QPainter(generator)
-                widget.render(painter)
-                painter.end()
-            else:
-                pg.exporters.ImageExporter(widget.getPlotItem()).export(str(target))
-        except OSError as exc:
-            self.failed.emit(f"cannot write {target}: {exc.strerror or exc}")
-            return False
-        if not target.is_file():
-            self.failed.emit(f"cannot write {target}; choose a writable folder")
-            return False
-        self.message.emit(f"saved the chart to {target}")
+        self.message.emit(f"saved the chart to {path}")
         return True
-
-    def _start_dir(self) -> str:
-        return self.folder.get() if self.folder is not None else ""
-
-    def _export_csv_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export table", str(Path(self._start_dir()) / "runs.csv"), "CSV (*.csv)"
-        )
-        if path:
-            if self.folder is not None:
-                self.folder.remember(path)
-            self.export_csv(path)
-
-    def _export_chart_dialog(self, which: int) -> None:
-        name = ("wer-vs-rtf", "speedup", "size")[which]
-        path, _ = QFileDialog.getSaveFileName(
-            self,
-            "Export chart",
-            str(Path(self._start_dir()) / f"{name}.png"),
-            "PNG image (*.png);;SVG drawing (*.svg)",
-        )
-        if path:
-            if self.folder is not None:
-                self.folder.remember(path)
-            self.export_chart(which, path)
 
     # --- selection and actions -------------------------------------------------------------
     def selected_ids(self) -> list[int]:
@@ -410,34 +344,36 @@ class ResultsView(QWidget):
         except SpeechquantError as exc:
             self.failed.emit(str(exc))
             return
-        rows = comparison_rows(results)
-        self.comparison.setRowCount(len(rows))
-        self.comparison.resizeRowsToContents()
-        for r, (row, result) in enumerate(zip(rows, results, strict=True)):
-            cells = [
-                f"#{result['history']['id']} {row['name']}",
-                f"{row['wer']:.2f}",
-                f"{row['delta_wer']:+.2f}",
-                f"{row['rtf']:.3f}",
-                speedup_cell(row["speedup"]),
-                format_bytes(row["model_bytes"]),
-                f"{row['size_ratio']:.2f}×",
-            ]
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if c:
-                    item.setTextAlignment(
-                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-                    )
-                self.comparison.setItem(r, c, item)
-        self.comparison_box.setTitle(f"Comparison: #{second} against #{first}")
-        self.comparison.resizeRowsToContents()
-        height = self.comparison.horizontalHeader().height() + sum(
-            self.comparison.rowHeight(r) for r in range(len(rows))
-        )
-        self.comparison.setFixedHeight(height + 2 * self.comparison.frameWidth() + 2)
-        self.comparison_box.setVisible(True)
+        self.comparison_box.show_results(first, second, results)
         self.compareRequested.emit(first, second)
+
+    # --- the runs' own names, tags and notes ------------------------------------------------
+    def row_menu(self, ids: list[int]) -> QMenu:
+        """The right-click menu for the selected runs."""
+        menu = QMenu(self)
+        edit = menu.addAction("Edit name, tags and note…", lambda: self.edit_notes(ids[0]))
+        edit.setEnabled(len(ids) == 1)
+        compare = menu.addAction("Compare", self.compare_selected)
+        compare.setEnabled(len(ids) == 2)
+        menu.addAction("Delete", self.delete_selected)
+        return menu
+
+    def _context_menu(self, pos: QPoint) -> None:
+        index = self.table.indexAt(pos)
+        if index.isValid() and index.data(RunIdRole) not in self.selected_ids():
+            self.select_ids([int(index.data(RunIdRole))])
+        ids = self.selected_ids()
+        if ids:
+            self.row_menu(ids).popup(self.table.viewport().mapToGlobal(pos))
+
+    def edit_notes(self, run_id: int) -> RunNotesDialog | None:
+        """Open the name/tags/note dialog of one run (stored when OK is pressed)."""
+        row = next((r for r in self.model.rows if r.run.id == run_id), None)
+        return self.notes.edit(run_id, row.label if row is not None else f"#{run_id}")
+
+    def _notes_saved(self, run_id: int) -> None:
+        self.refresh()
+        self.select_ids([run_id])
 
     def _open_utterances(self, index: QModelIndex) -> None:
         run_id = index.data(RunIdRole)

@@ -51,6 +51,8 @@ COLUMNS: list[tuple[str, Cell, Cell]] = [
     ("id", lambda r, f: str(r.run.id), lambda r, f: r.run.id),
     ("time", lambda r, f: local_time(r.run.started_at), lambda r, f: r.run.started_at),
     ("plan", lambda r, f: r.run.plan_name or "float32", lambda r, f: r.run.plan_name or ""),
+    ("name", lambda r, f: r.run.name or "", lambda r, f: r.run.name or ""),
+    ("tags", lambda r, f: ", ".join(r.run.tags), lambda r, f: ", ".join(r.run.tags)),
     ("schemes", lambda r, f: r.run.plan_summary, lambda r, f: r.run.plan_summary),
     ("WER %", lambda r, f: _f(r.run.wer, ".2f"), lambda r, f: r.run.wer),
     ("WER 95 % CI", lambda r, f: _ci(f), lambda r, f: f.wer_ci[0] if f.wer_ci else None),
@@ -116,13 +118,29 @@ class RunsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in NUMERIC:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
-            base = f"against float #{row.baseline.id}" if row.baseline else "float baseline"
-            machine = f"\nmachine: {facts.machine_label}" if facts.machine_label else ""
-            return (
-                f"{row.run.source}\n{row.run.plan_summary}\ndata: {row.run.data or '-'} "
-                f"({row.run.n_utterances} utterances)\n{base}{machine}"
-            )
+            return self._tooltip(row, facts)
         return None
+
+    @staticmethod
+    def _tooltip(row: RunRow, facts: StoredFacts) -> str:
+        run = row.run
+        if row.baseline is not None:
+            base = f"against float #{row.baseline.id}"
+        else:
+            base = "measured as is (an export)" if run.plan_name else "float baseline"
+        lines = [
+            run.source,
+            run.plan_summary,
+            f"data: {run.data or '-'} ({run.n_utterances} utterances)",
+            base,
+        ]
+        if facts.machine_label:
+            lines.append(f"machine: {facts.machine_label}")
+        if run.name or run.tags:
+            lines.append(f"name: {run.name or '-'} · tags: {', '.join(run.tags) or '-'}")
+        if run.note:
+            lines.append(f"note: {run.note}")
+        return "\n".join(lines)
 
     def csv_text(self, order: list[int] | None = None) -> str:
         """The rows (in ``order`` of row numbers, e.g. the view's sorting) as CSV."""

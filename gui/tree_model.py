@@ -275,7 +275,7 @@ class ModuleTreeModel(QAbstractItemModel):
         if column == COL_NAME:
             return node.name
         if column == COL_TYPE:
-            return node.class_name
+            return node.kind
         if column == COL_PARAMS:
             return f"{node.total_params:,}"
         if column == COL_SIZE:
@@ -301,6 +301,8 @@ class ModuleTreeModel(QAbstractItemModel):
             if origin is None:
                 return "none: no entry above this module (float)"
             return f"{scheme}: inherited from {origin}"
+        if column == COL_TYPE and node.details is not None:
+            return "\n".join([node.path, *node.details.lines()])
         return f"{node.path} ({node.class_name})"
 
     def _font(self, node: ModuleNode, column: int) -> QFont:
@@ -347,5 +349,7 @@ class ModuleFilterProxy(QSortFilterProxyModel):
         if node is None:
             return False
         return bool(
-            pattern.match(node.path).hasMatch() or pattern.match(node.class_name).hasMatch()
+            pattern.match(node.path).hasMatch()
+            or pattern.match(node.class_name).hasMatch()
+            or pattern.match(node.kind).hasMatch()
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -19,6 +20,8 @@ from speechquant.core.errors import SpeechquantError
 from speechquant.core.evaluation.history import HistoryStore, RunSummary
 from speechquant.core.evaluation.metrics import WordOp, word_errors
 from speechquant.core.evaluation.runs import find_baseline, is_baseline
+
+from .utterance_player import PlayerFactory, UtterancePlayer
 
 STYLE = {
     "substitution": "background-color:#ffe0b2; color:#b71c1c; font-weight:bold;",
@@ -58,29 +61,55 @@ def mark_words(ops: list[WordOp]) -> tuple[str, int]:
 
 def run_label(run: RunSummary) -> str:
     name = run.plan_name or "float32"
-    return f"#{run.id} {name}" + ("" if is_baseline(run) else f" ({run.plan_summary})")
+    own = f" “{run.name}”" if run.name else ""
+    return f"#{run.id} {name}{own}" + ("" if is_baseline(run) else f" ({run.plan_summary})")
 
 
-def utterances_html(first: dict[str, Any], second: dict[str, Any] | None) -> str:
-    """The page: per utterance the reference, then each run's marked transcript."""
-    runs = [first] if second is None or second is first else [first, second]
+def _pair(first: dict[str, Any], second: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return [first] if second is None or second is first else [first, second]
+
+
+def utterance_ids(first: dict[str, Any], second: dict[str, Any] | None) -> list[str]:
+    """The utterances of the page in its order: the first run's, then the second's others."""
+    by_id = [
+        {u["id"]: u for u in result.get("utterances") or []} for result in _pair(first, second)
+    ]
+    return list(by_id[0]) + [i for table in by_id[1:] for i in table if i not in by_id[0]]
+
+
+def run_data(first: dict[str, Any], second: dict[str, Any] | None) -> str | None:
+    """The DATA the runs evaluated (the first's, else the second's), as the history stored it."""
+    for result in _pair(first, second):
+        data = (result["history"].get("settings") or {}).get("data")
+        if data:
+            return str(data)
+    return None
+
+
+def utterances_html(
+    first: dict[str, Any], second: dict[str, Any] | None, playable: bool = False
+) -> str:
+    """The page: per utterance the reference, then each run's marked transcript; ``playable``
+    adds a ▶ link (``play:<index>``) to each utterance's heading."""
+    runs = _pair(first, second)
     labels = []
     for result in runs:
         plan = result.get("plan")
         name = plan["name"] if plan else "float32"
         labels.append(f"#{result['history']['id']} {name}")
     by_id = [{u["id"]: u for u in result.get("utterances") or []} for result in runs]
-    ids = list(by_id[0]) + [i for table in by_id[1:] for i in table if i not in by_id[0]]
+    ids = utterance_ids(first, second)
     totals = " · ".join(
         f"<b>{html.escape(label)}</b>: WER {result.get('wer', float('nan')):.2f} %, "
         f"RTF {result.get('rtf', float('nan')):.3f}"
         for label, result in zip(labels, runs, strict=True)
     )
     out = [f"<p>{totals}</p>", f'<p style="color:#444">{LEGEND}</p>']
-    for utt_id in ids[:MAX_UTTERANCES]:
+    for index, utt_id in enumerate(ids[:MAX_UTTERANCES]):
         ref = next((t[utt_id]["ref"] for t in by_id if utt_id in t), "")
+        link = f' <a href="play:{index}">▶ play</a>' if playable else ""
         out.append(
-            f'<h4 style="margin-bottom:2px">{html.escape(utt_id)}</h4>'
+            f'<h4 style="margin-bottom:2px">{html.escape(utt_id)}{link}</h4>'
             '<table cellspacing="0" cellpadding="3" width="100%">'
             f'<tr><td width="170" style="color:#555">reference</td><td>{html.escape(ref or "")}</td><td></td></tr>'
         )
@@ -106,11 +135,19 @@ def utterances_html(first: dict[str, Any], second: dict[str, Any] | None) -> str
 
 
 class UtterancesView(QWidget):
-    """Pick a float (reference) run and a quantized run; read their transcripts side by side."""
+    """Pick a float (reference) run and a quantized run; read their transcripts side by side
+    and hear each utterance (``player_factory`` gives the audio output; tests pass a fake)."""
 
-    def __init__(self, history: HistoryStore, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        history: HistoryStore,
+        parent: QWidget | None = None,
+        player_factory: PlayerFactory | None = None,
+    ) -> None:
         super().__init__(parent)
         self.history = history
+        self.playback = UtterancePlayer(player_factory) if player_factory else UtterancePlayer()
+        self.playback.checked.connect(self.update_page)
         self.first = QComboBox()
         self.second = QComboBox()
         for combo in (self.first, self.second):
@@ -121,6 +158,7 @@ class UtterancesView(QWidget):
         self.browser = QTextBrowser()
         self.browser.setObjectName("utterances")
         self.browser.setOpenLinks(False)
+        self.browser.anchorClicked.connect(self._link)
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Float / reference run:"))
         bar.addWidget(self.first)
@@ -131,9 +169,11 @@ class UtterancesView(QWidget):
         bar.addWidget(reload_button)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
+        layout.addWidget(self.playback)
         layout.addWidget(self.browser, 1)
         self._source: str | None = None
         self._runs: list[RunSummary] = []
+        self._ids: list[str] = []
 
     def load_runs(
         self, source: str | None, first: int | None = None, second: int | None = None
@@ -179,6 +219,7 @@ class UtterancesView(QWidget):
     def update_page(self) -> None:
         first_id, second_id = self.first.currentData(), self.second.currentData()
         if first_id is None:
+            self.playback.set_utterances([], None, None)
             self.browser.setHtml("<p>No runs yet: run a benchmark from the Plan tab.</p>")
             return
         try:
@@ -186,7 +227,15 @@ class UtterancesView(QWidget):
             second = (
                 self.history.get_run(int(second_id)) if second_id not in (None, first_id) else None
             )
-            page = utterances_html(first, second)
+            self._ids = utterance_ids(first, second)[:MAX_UTTERANCES]
+            self.playback.set_utterances(self._ids, run_data(first, second), int(first_id))
+            page = utterances_html(first, second, playable=self.playback.playable)
         except SpeechquantError as exc:
             page = f"<p>{html.escape(str(exc))}</p>"
         self.browser.setHtml(page)
+
+    def _link(self, url: QUrl) -> None:
+        """A ▶ link of the page: play that utterance."""
+        text = url.toString()
+        if text.startswith("play:") and text[5:].isdigit() and int(text[5:]) < len(self._ids):
+            self.playback.play(self._ids[int(text[5:])])

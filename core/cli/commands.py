@@ -26,6 +26,7 @@ from speechquant.core.evaluation.tables import (
     speedup_text,
     trust_notes,
 )
+from speechquant.core.export.info import export_info
 from speechquant.core.machine import this_cpu
 from speechquant.core.progress import ProgressCallback
 from speechquant.core.quantization.estimate import estimate_plan, summary_text
@@ -109,6 +110,9 @@ def cmd_tree(args: argparse.Namespace) -> int:
         )
     else:
         print(f"{model.source} ({model.interface}), {tree.root.total_params:,} parameters")
+        info = export_info(model)
+        for line in info.lines(with_warnings=False) if info is not None else []:
+            print(line)
         print(format_tree(tree, args.depth, advice))
     return 0
 
@@ -266,8 +270,46 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return status
 
 
+def _run_id(option: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise DataError(
+            f"{option} takes a run id first, got {text!r}; list the ids with `speechquant history`"
+        ) from None
+
+
+def _annotate(store: HistoryStore, args: argparse.Namespace) -> bool:
+    """Apply --name/--tag/--untag/--note; False when none was given."""
+    changes = [
+        (option, pair)
+        for option, pair in (
+            ("--name", args.name),
+            ("--tag", args.tag),
+            ("--untag", args.untag),
+            ("--note", args.note),
+        )
+        if pair is not None
+    ]
+    for option, (text_id, value) in changes:
+        run_id = _run_id(option, text_id)
+        if option == "--name":
+            notes = store.annotate(run_id, name=value)
+        elif option == "--note":
+            notes = store.annotate(run_id, note=value)
+        elif option == "--tag":
+            notes = store.tag(run_id, value)
+        else:
+            notes = store.untag(run_id, value)
+        tags = ", ".join(notes.tags) or "none"
+        _say(f"run {run_id}: name {notes.name or '-'}, tags {tags}, note {notes.note or '-'}")
+    return bool(changes)
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     store = HistoryStore()
+    if _annotate(store, args):
+        return 0
     if args.delete is not None:
         store.delete_run(args.delete)
         _say(f"deleted run {args.delete}")
@@ -277,7 +319,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         return 0
     if args.limit is not None and args.limit < 1:
         raise DataError(f"--limit must be at least 1 (or left out for all), got {args.limit}")
-    runs = store.list_runs(limit=args.limit, source=args.source)
+    runs = store.list_runs(limit=args.limit, source=args.source, tag=args.tagged)
     if args.json:
         print(json.dumps([r.as_dict() for r in runs], indent=2, default=str))
     else:

@@ -151,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="only runs of this SOURCE")
     p.add_argument("--show", type=int, metavar="ID", help="print one run in full")
     p.add_argument("--delete", type=int, metavar="ID", help="delete one run")
+    p.add_argument("--tagged", metavar="TAG", help="only runs carrying TAG")
+    p.add_argument(
+        "--name", nargs=2, metavar=("ID", "TEXT"), help='name run ID ("" removes the name)'
+    )
+    p.add_argument("--tag", nargs=2, metavar=("ID", "TAG"), help="add TAG to run ID")
+    p.add_argument("--untag", nargs=2, metavar=("ID", "TAG"), help="remove TAG from run ID")
+    p.add_argument(
+        "--note", nargs=2, metavar=("ID", "TEXT"), help='set the note of run ID ("" removes it)'
+    )
     p.set_defaults(func=commands.cmd_history)
 
     p = sub.add_parser(

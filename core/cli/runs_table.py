@@ -21,17 +21,22 @@ def _fmt(value: float | None, spec: str, scale: float = 1.0) -> str:
     return "-" if value is None else format(value * scale, spec)
 
 
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def format_runs_table(
     runs: Sequence[RunSummary],
     comparison_of: Callable[[int], Mapping[str, Any] | None] | None = None,
 ) -> str:
-    """The runs as an aligned text table (id, time, kind, source, plan, engine, threads, WER %,
-    ΔWER against the float baseline ("vs" names it), the speed-up stored with the run from its
-    paired timing ("-" when it has none; ``comparison_of(run id)`` gives it), RTF, size MB)."""
+    """The runs as an aligned text table (id, time, kind, source, plan, the user's name and
+    tags, engine, threads, WER %, ΔWER against the float baseline ("vs" names it), the speed-up
+    stored with the run from its paired timing ("-" when it has none; ``comparison_of(run id)``
+    gives it), RTF, size MB)."""
     if not runs:
         return "No runs recorded yet; run `speechquant bench` or `speechquant compare`."
-    header = ("id", "time", "kind", "source", "plan", "engine", "threads", "WER %", "ΔWER", "speed-up", "vs", "RTF", "size MB")  # fmt: skip
-    right = {0, 6, 7, 8, 9, 10, 11, 12}
+    header = ("id", "time", "kind", "source", "plan", "name", "tags", "engine", "threads", "WER %", "ΔWER", "speed-up", "vs", "RTF", "size MB")  # fmt: skip
+    right = {0, 8, 9, 10, 11, 12, 13, 14}
     rows = [header]
     for paired in run_rows(runs, comparison_of):
         run, base = paired.run, paired.baseline
@@ -41,7 +46,8 @@ def format_runs_table(
         if run.plan_name and run.plan_summary != "float":
             plan += f" ({run.plan_summary})"
         rows.append((
-            str(run.id), when, run.kind, source, plan, run.engine or "-",
+            str(run.id), when, run.kind, source, plan, _short(run.name or "-", 32),
+            _short(", ".join(run.tags) or "-", 32), run.engine or "-",
             "-" if run.threads is None else str(run.threads), _fmt(run.wer, ".2f"),
             "-" if base is None else _fmt(paired.delta_wer, "+.2f"),
             "-" if base is None or paired.speedup is None else f"{paired.speedup:.2f}x",

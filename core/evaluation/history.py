@@ -1,63 +1,54 @@
 """The run history: every bench/compare result kept in a small SQLite database.
 
-One row per run in ``runs`` (the main figures as columns for querying and sorting, plus the full
-``bench --json`` object for a faithful round trip) and one row per utterance in ``utterances``.
+One row per run in ``runs`` (the main figures as columns for querying and sorting, the full
+``bench --json`` object for a faithful round trip, and the user's name, tags and note) and one
+row per utterance in ``utterances``. The file itself (schema, upgrades, checks) is
+:mod:`.history_db`'s.
 Each run is written in a single transaction, so a crash mid-write never leaves a partial run.
 A connection is opened per call, so a store may be used from any thread (the GUI's QThread).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from speechquant.core.errors import HistoryError
-from speechquant.core.evaluation.history_rows import damaged, is_number, summary_usable
+from speechquant.core.evaluation.history_db import SCHEMA_VERSION, SUMMARY_COLUMNS, HistoryDatabase
+from speechquant.core.evaluation.history_rows import (
+    UTTERANCE_KEYS,
+    damaged,
+    data_of,
+    is_number,
+    plan_columns,
+    summary_usable,
+    utterance_row,
+)
+from speechquant.core.evaluation.history_rows import number_field as _num
 from speechquant.core.evaluation.results import BenchResult, RunMeta, StoredRun
+from speechquant.core.evaluation.run_notes import (
+    RunNotes,
+    clean_name,
+    clean_note,
+    clean_tag,
+    clean_tags,
+    tags_from_json,
+)
 from speechquant.core.paths import data_dir
 
-SCHEMA_VERSION = 1
-"""``PRAGMA user_version`` of the databases this version writes."""
+__all__ = ["SCHEMA_VERSION", "HistoryStore", "RunNotes", "RunSummary"]
 
 HISTORY_FILENAME = "history.sqlite"
 META_KEY = "history"
-"""The key ``get_run`` adds to a stored result: ``{id, kind, group_id, cache_key, settings, recorded_at}``."""
-
-_UTTERANCE_KEYS = ("id", "ref", "hyp", "seconds", "audio_seconds")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, started_ts REAL NOT NULL,
-    recorded_at TEXT NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL, plan_name TEXT,
-    plan_summary TEXT NOT NULL, engine TEXT, threads INTEGER, n_utterances INTEGER,
-    audio_seconds REAL, wer REAL, rtf REAL, rtf_encoder REAL, model_bytes INTEGER,
-    file_bytes INTEGER, peak_rss_bytes INTEGER, group_id TEXT, cache_key TEXT,
-    settings_json TEXT, result_json TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS runs_started ON runs (started_ts DESC, id DESC);
-CREATE INDEX IF NOT EXISTS runs_source ON runs (source);
-CREATE INDEX IF NOT EXISTS runs_group ON runs (group_id);
-CREATE INDEX IF NOT EXISTS runs_cache_key ON runs (cache_key);
-CREATE TABLE IF NOT EXISTS utterances (
-    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE, idx INTEGER NOT NULL,
-    utt_id TEXT NOT NULL, ref TEXT, hyp TEXT, seconds REAL, audio_seconds REAL, extra_json TEXT,
-    PRIMARY KEY (run_id, idx)
-);
-"""
-_OWN_TABLES = {"runs", "utterances", "sqlite_sequence"}
-
-_SUMMARY_COLUMNS = (
-    "id, started_at, kind, source, plan_name, plan_summary, engine, threads, wer, rtf, "
-    "rtf_encoder, model_bytes, file_bytes, n_utterances, group_id"
-)
+"""The key ``get_run`` adds to a stored result: ``{id, kind, group_id, cache_key, settings,
+recorded_at, name, tags, note}``."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +74,10 @@ class RunSummary:
     group_id: str | None
     data: str | None = None
     """The DATA the run evaluated (``settings["data"]`` as stored); ``None`` when not recorded."""
+    name: str | None = None
+    """The user's name for the run (see :meth:`HistoryStore.annotate`); ``None``: unnamed."""
+    tags: tuple[str, ...] = ()
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for ``speechquant history --json``)."""
@@ -103,69 +98,12 @@ def make_cache_key(**parts: Any) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-_MOVE_ASIDE = "move the file aside or point SPEECHQUANT_DATA elsewhere"
-
-
-def _fail_path(path: Path, problem: str, fix: str = _MOVE_ASIDE) -> HistoryError:
-    return HistoryError(f"run history {path} {problem}; {fix}")
-
-
-def _num(data: Mapping[str, Any], key: str, kind: type = float) -> Any:
-    """``data[key]`` as ``int``/``float`` (missing or ``None`` gives ``None``); a clear error otherwise."""
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise HistoryError(
-            f"run field {key!r} holds {value!r}, not a number; pass bench --json as is"
-        )
-    return kind(value)
-
-
 def _parse_time(text: str) -> datetime:
     """An ISO time (``Z`` accepted; naive times are local); raises ValueError."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _plan_columns(result: Mapping[str, Any]) -> tuple[str | None, str]:
-    plan = result.get("plan")
-    name: str | None = None
-    if isinstance(plan, Mapping):
-        name = str(plan.get("name") or plan.get("preset") or "custom")
-    schemes = result.get("scheme_summary") or {}
-    parts = [f"{scheme}×{count}" for scheme, count in sorted(schemes.items()) if count]
-    return name, ", ".join(parts) or "float"
-
-
-def _data_of(settings_json: str | None) -> str | None:
-    """The ``data`` entry of a run's stored settings (older runs and other callers lack it)."""
-    try:
-        settings = json.loads(settings_json) if settings_json else None
-    except ValueError:
-        return None
-    data = settings.get("data") if isinstance(settings, dict) else None
-    return None if data is None else str(data)
-
-
-def _utterance_row(run_id: int, idx: int, utt: Mapping[str, Any]) -> tuple[Any, ...]:
-    if not isinstance(utt, Mapping) or "id" not in utt:
-        raise HistoryError(
-            f"utterance {idx} of the run has no 'id'; pass the bench --json object unchanged"
-        )
-    extra = {k: v for k, v in utt.items() if k not in _UTTERANCE_KEYS}
-    return (
-        run_id,
-        idx,
-        str(utt["id"]),
-        None if utt.get("ref") is None else str(utt["ref"]),
-        None if utt.get("hyp") is None else str(utt["hyp"]),
-        _num(utt, "seconds"),
-        _num(utt, "audio_seconds"),
-        json.dumps(extra, default=str) if extra else None,
-    )
-
-
-class HistoryStore:
+class HistoryStore(HistoryDatabase):
     """The SQLite results store (``data_dir()/history.sqlite`` unless ``path`` is given).
 
     Opening checks the file: a newer schema or a corrupt/foreign file raises :class:`HistoryError`
@@ -173,80 +111,7 @@ class HistoryStore:
     """
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = Path(path) if path is not None else data_dir() / HISTORY_FILENAME
-        self._closed = False
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            fix = "point SPEECHQUANT_DATA at a writable folder"
-            raise _fail_path(self.path, f"cannot be created ({exc.strerror})", fix) from exc
-        self._open_or_create()
-
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        if self._closed:
-            raise HistoryError("run history store is closed; open a new HistoryStore")
-        try:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        except sqlite3.Error as exc:
-            fix = "check the file's permissions or point SPEECHQUANT_DATA elsewhere"
-            raise _fail_path(self.path, f"cannot be opened ({exc})", fix) from exc
-        try:
-            yield conn
-        except sqlite3.DatabaseError as exc:
-            raise _fail_path(self.path, f"cannot be used ({exc})") from exc
-        finally:
-            conn.close()
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def _open_or_create(self) -> None:
-        """Check the file (reads only) before creating the schema in an empty database."""
-        with self._connect() as conn:
-            try:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                tables = {
-                    row[0]
-                    for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-                }
-                check = (
-                    conn.execute("PRAGMA quick_check").fetchone()[0] if version or tables else "ok"
-                )
-            except sqlite3.DatabaseError as exc:
-                raise _fail_path(self.path, f"is not a readable SQLite database ({exc})") from exc
-            if version > SCHEMA_VERSION:
-                raise _fail_path(
-                    self.path,
-                    f"was written by a newer speechquant (schema {version} > {SCHEMA_VERSION})",
-                    "upgrade speechquant or point SPEECHQUANT_DATA elsewhere",
-                )
-            if check != "ok":
-                raise _fail_path(self.path, f"is damaged ({' '.join(str(check).split())})")
-            if version == SCHEMA_VERSION:
-                return
-            if tables - _OWN_TABLES:
-                raise _fail_path(
-                    self.path, "is a SQLite database but not a speechquant run history"
-                )
-        with self._transaction() as conn:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-    def close(self) -> None:
-        """Stop using the store (connections are per call, so nothing stays open)."""
-        self._closed = True
+        super().__init__(Path(path) if path is not None else data_dir() / HISTORY_FILENAME)
 
     def __enter__(self) -> HistoryStore:
         return self
@@ -296,7 +161,7 @@ class HistoryStore:
             started_ts = _parse_time(started_at).timestamp()
         except ValueError:
             started_ts = now.timestamp()
-        plan_name, plan_summary = _plan_columns(result)
+        plan_name, plan_summary = plan_columns(result)
         row = (
             started_at, started_ts, now.isoformat(timespec="seconds"), kind, str(result["source"]),
             plan_name, plan_summary, result.get("engine"), _num(result, "threads", int),
@@ -317,7 +182,7 @@ class HistoryStore:
             assert run_id is not None
             conn.executemany(
                 "INSERT INTO utterances VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (_utterance_row(run_id, i, utt) for i, utt in enumerate(utterances)),
+                (utterance_row(run_id, i, utt) for i, utt in enumerate(utterances)),
             )
         return run_id
 
@@ -334,9 +199,14 @@ class HistoryStore:
         )
 
     def list_runs(
-        self, limit: int | None = None, source: str | None = None, kind: str | None = None
+        self,
+        limit: int | None = None,
+        source: str | None = None,
+        kind: str | None = None,
+        tag: str | None = None,
     ) -> list[RunSummary]:
-        """Stored runs, newest first (by ``started_at``, then by id), optionally filtered."""
+        """Stored runs, newest first (by ``started_at``, then by id), optionally filtered
+        (``tag``: only runs carrying that tag)."""
         where: list[str] = []
         args: list[Any] = []
         if source is not None:
@@ -345,20 +215,92 @@ class HistoryStore:
         if kind is not None:
             where.append("kind = ?")
             args.append(kind)
-        sql = f"SELECT {_SUMMARY_COLUMNS}, settings_json FROM runs"
+        wanted = clean_tag(tag) if tag is not None else None
+        sql = f"SELECT {SUMMARY_COLUMNS}, settings_json, run_name, tags_json, note FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started_ts DESC, id DESC"
-        if limit is not None:
+        if limit is not None and wanted is None:
             sql += " LIMIT ?"
             args.append(max(0, int(limit)))
         with self._connect() as conn:
             rows = conn.execute(sql, args).fetchall()
-        return [
-            replace(RunSummary(*row[:-1]), data=_data_of(row[-1]))
+        runs = [
+            replace(
+                RunSummary(*row[:-4]),
+                data=data_of(row[-4]),
+                name=row[-3],
+                tags=tags_from_json(row[0], row[-2]),
+                note=row[-1],
+            )
             for row in rows
             if summary_usable(row)
         ]
+        if wanted is not None:
+            runs = [run for run in runs if wanted in run.tags]
+            runs = runs if limit is None else runs[: max(0, int(limit))]
+        return runs
+
+    def notes(self, run_id: int) -> RunNotes:
+        """The name, tags and note of one run."""
+        with self._connect() as conn:
+            return self._notes(conn, run_id)
+
+    def annotate(
+        self,
+        run_id: int,
+        *,
+        name: str | None = None,
+        tags: Iterable[str] | None = None,
+        note: str | None = None,
+    ) -> RunNotes:
+        """Set a run's name, tags and note; ``None`` leaves one as it is, ``""`` (or no tags)
+        clears it. Returns what is stored now; bad text raises :class:`HistoryError`."""
+        with self._transaction() as conn:
+            old = self._notes(conn, run_id)
+            new = RunNotes(
+                name=old.name if name is None else clean_name(name),
+                tags=old.tags if tags is None else clean_tags(tags),
+                note=old.note if note is None else clean_note(note),
+            )
+            self._store_notes(conn, run_id, new)
+        return new
+
+    def tag(self, run_id: int, *tags: str) -> RunNotes:
+        """Add tags to a run (those it has already are kept once)."""
+        with self._transaction() as conn:
+            old = self._notes(conn, run_id)
+            new = replace(old, tags=clean_tags([*old.tags, *tags]))
+            self._store_notes(conn, run_id, new)
+        return new
+
+    def untag(self, run_id: int, *tags: str) -> RunNotes:
+        """Remove tags from a run; a tag it does not carry raises :class:`HistoryError`."""
+        with self._transaction() as conn:
+            old = self._notes(conn, run_id)
+            gone = clean_tags(tags)
+            missing = [t for t in gone if t not in old.tags]
+            if missing:
+                carried = ", ".join(old.tags) or "none"
+                raise HistoryError(f"run {run_id} has no tag {missing[0]!r} (its tags: {carried})")
+            new = replace(old, tags=tuple(t for t in old.tags if t not in gone))
+            self._store_notes(conn, run_id, new)
+        return new
+
+    def _notes(self, conn: sqlite3.Connection, run_id: int) -> RunNotes:
+        row = conn.execute(
+            "SELECT run_name, tags_json, note FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+        if row is None:
+            raise self._missing(run_id)
+        return RunNotes(name=row[0], tags=tags_from_json(run_id, row[1]), note=row[2])
+
+    @staticmethod
+    def _store_notes(conn: sqlite3.Connection, run_id: int, notes: RunNotes) -> None:
+        conn.execute(
+            "UPDATE runs SET run_name = ?, tags_json = ?, note = ? WHERE id = ?",
+            (notes.name, json.dumps(list(notes.tags)), notes.note, run_id),
+        )
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         """The stored ``bench --json`` object incl. utterances, plus ``result["history"]``
@@ -395,12 +337,13 @@ class HistoryStore:
 
     def _load(self, conn: sqlite3.Connection, run_id: int) -> dict[str, Any]:
         row = conn.execute(
-            "SELECT kind, group_id, cache_key, settings_json, recorded_at, result_json FROM runs WHERE id = ?",
+            "SELECT kind, group_id, cache_key, settings_json, recorded_at, result_json, run_name, "
+            "tags_json, note FROM runs WHERE id = ?",
             (run_id,),
         ).fetchone()
         if row is None:
             raise self._missing(run_id)
-        kind, group_id, cache_key, settings_json, recorded_at, result_json = row
+        kind, group_id, cache_key, settings_json, recorded_at, result_json = row[:6]
         try:
             result: dict[str, Any] = json.loads(result_json)
             if not isinstance(result, dict):
@@ -419,17 +362,19 @@ class HistoryStore:
                 (run_id,),
             )
             result["utterances"] = [
-                dict(zip(_UTTERANCE_KEYS, cols[:5], strict=True)) | json.loads(cols[5] or "{}")
+                dict(zip(UTTERANCE_KEYS, cols[:5], strict=True)) | json.loads(cols[5] or "{}")
                 for cols in rows
             ]
         settings = None if settings_json is None else json.loads(settings_json)
         result[META_KEY] = dict(
             id=run_id, kind=kind, group_id=group_id, cache_key=cache_key, settings=settings,
-            recorded_at=recorded_at,
+            recorded_at=recorded_at, name=row[6], tags=list(tags_from_json(run_id, row[7])),
+            note=row[8],
         )  # fmt: skip
         return result
 
 
 def _stored(data: dict[str, Any]) -> StoredRun:
     meta = data.pop(META_KEY)
+    meta["tags"] = tuple(meta.get("tags") or ())
     return StoredRun(result=BenchResult.from_json(data), meta=RunMeta(**meta))

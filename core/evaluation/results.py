@@ -177,7 +177,8 @@ _OPTIONAL = {"wer_ci", "machine", "load", "timing_session", "comparison"}
 
 @dataclass(frozen=True)
 class RunMeta:
-    """What the history keeps beside a result: its id, kind, group, cache key, settings."""
+    """What the history keeps beside a result: its id, kind, group, cache key, settings, and
+    the user's name, tags and note."""
 
     id: int
     kind: str
@@ -185,9 +186,15 @@ class RunMeta:
     cache_key: str | None
     settings: dict[str, Any] | None
     recorded_at: str
+    #: The user's name, tags and note for the run (``HistoryStore.annotate``).
+    name: str | None = None
+    tags: tuple[str, ...] = ()
+    note: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["tags"] = list(self.tags)
+        return data
 
 
 @dataclass

@@ -41,14 +41,15 @@ _active_streams = 0
 _active_lock = threading.Lock()
 
 
-def _sounddevice() -> Any:
-    """Import ``sounddevice``; a missing PortAudio library becomes one clear error."""
+def _sounddevice(what: str = "input") -> Any:
+    """Import ``sounddevice``; a missing PortAudio library becomes one clear error naming
+    ``what`` is unavailable (audio input or output)."""
     try:
         import sounddevice
     except (OSError, ImportError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise AudioDeviceError(
-            f"audio input is unavailable: PortAudio could not be loaded ({reason}); install it "
+            f"audio {what} is unavailable: PortAudio could not be loaded ({reason}); install it "
             "(Debian/Ubuntu: apt-get install libportaudio2)"
         ) from None
     return sounddevice

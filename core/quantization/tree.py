@@ -10,6 +10,11 @@ from torch import nn
 
 from speechquant.core.formatting import format_bytes
 from speechquant.core.quantization.heads import tied_head_paths
+from speechquant.core.quantization.module_details import (
+    ModuleDetails,
+    describe_module,
+    packed_tensors,
+)
 from speechquant.core.quantization.schemes import (
     APPLIES,
     FLOAT_SCHEME,
@@ -36,6 +41,13 @@ class ModuleNode:
     is_container: bool = False
     #: An embedding that is also the model's output projection (see ``quantization.heads``).
     is_tied_head: bool = False
+    #: What the module is: scheme, weight dtypes and shapes, packed bytes, quantization params.
+    details: ModuleDetails | None = field(default=None, repr=False)
+
+    @property
+    def kind(self) -> str:
+        """``"dynamic int8 Linear"`` for a module a scheme made; the class name otherwise."""
+        return self.details.kind if self.details is not None else self.class_name
 
     @property
     def depth(self) -> int:
@@ -53,6 +65,7 @@ class ModuleNode:
         data: dict[str, Any] = {
             "path": self.path,
             "class": self.class_name,
+            "kind": self.kind,
             "own_params": self.own_params,
             "params": self.total_params,
             "bytes": self.total_bytes,
@@ -95,20 +108,8 @@ def _tensor_bytes(module: nn.Module, recurse: bool) -> tuple[int, int]:
 
 def _packed_bytes(module: nn.Module, recurse: bool) -> int:
     """Bytes of quantized weights held in packed params (invisible to ``parameters()``)."""
-    total = 0
     modules = module.modules() if recurse else iter([module])
-    for m in modules:
-        packed = getattr(m, "_packed_params", None)
-        if packed is None or not hasattr(packed, "_weight_bias"):
-            continue
-        try:
-            weight, bias = packed._weight_bias()
-        except Exception:
-            continue
-        total += weight.numel() * weight.element_size()
-        if bias is not None:
-            total += bias.numel() * bias.element_size()
-    return total
+    return sum(t.bytes for m in modules for t in packed_tensors(m))
 
 
 def _head_verdicts(schemes: list[Scheme]) -> dict[str, Verdict]:
@@ -148,6 +149,7 @@ def build_tree(mods: nn.Module) -> ModuleTree:
             parent=parent,
             is_container=isinstance(module, CONTAINERS),
             is_tied_head=tied_head,
+            details=describe_module(module, path),
         )
         by_path[path] = node
         for child_name, child in module.named_children():
@@ -181,7 +183,7 @@ def format_tree(
         rows.append(
             (
                 indent + node.name,
-                node.class_name,
+                node.kind,
                 f"{node.total_params:,}",
                 format_bytes(node.total_bytes),
                 schemes,

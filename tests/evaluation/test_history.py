@@ -242,7 +242,7 @@ from pathlib import Path
 import speechquant.core.evaluation.history as history
 
 store = history.HistoryStore(Path(sys.argv[1]))
-original = history._utterance_row
+original = history.utterance_row
 calls = 0
 
 def dying(*args):
@@ -252,7 +252,7 @@ def dying(*args):
         os._exit(9)  # the process dies mid-transaction, after two utterance rows
     return original(*args)
 
-history._utterance_row = dying
+history.utterance_row = dying
 store.add_run(json.loads(Path(sys.argv[2]).read_text()))
 """
 

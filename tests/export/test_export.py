@@ -326,3 +326,29 @@ def test_whisper_round_trip_is_bitwise(whisper_model, preset, tmp_path):
     assert loaded.interface == "WhisperASR" and loaded.plan.to_dict() == plan.to_dict()
     assert loaded.mods["decoder"].model is loaded.mods["whisper"]
     _assert_same_outputs(quantized, loaded, [wav])
+
+
+def test_an_opened_export_gives_its_own_account(exported, tiny_model, capsys):
+    from speechquant.core.cli.main import main
+    from speechquant.core.export.info import export_info
+
+    loaded = load_quantized(exported)
+    info = export_info(loaded)
+    assert info is not None and export_info(tiny_model) is None
+    assert (info.plan_name, info.source, info.engine) == (
+        "tutorial",
+        "replica:wav2vec2-tiny",
+        "x86",
+    )
+    assert info.calibration_ids == ("calib-1", "calib-2") and info.state_bytes > 0
+    assert info.metrics is not None and info.metrics.wer == 12.5 and info.metrics.rtf == 0.25
+    assert info.metrics.speedup is None  # not in the stored metrics: not made up
+    text = "\n".join(info.lines())
+    assert "Export of plan tutorial" in text and "calibrated on 2 utterances" in text
+    assert "stored measurement: WER 12.50 %, RTF 0.250" in text
+    kinds = {node.kind for node in build_tree(loaded.mods).nodes()}
+    assert {"static int8 block", "dynamic int8 Linear"} <= kinds
+    assert any(kind.startswith("static int8 Conv") for kind in kinds)
+    assert main(["tree", str(exported), "--depth", "9"]) == 0
+    out = capsys.readouterr().out
+    assert "Export of plan tutorial" in out and "dynamic int8 Linear" in out

@@ -106,7 +106,9 @@ def test_results_filter_group_and_export(qtbot, window, history, tmp_path):
     csv_path = tmp_path / "runs.csv"
     assert results.export_csv(csv_path)
     lines = csv_path.read_text().splitlines()
-    assert lines[0].startswith("id,time,plan,schemes,WER %,WER 95 % CI") and len(lines) == 5
+    assert (
+        lines[0].startswith("id,time,plan,name,tags,schemes,WER %,WER 95 % CI") and len(lines) == 5
+    )
     assert any("8.0–13.0" in line and "EPYC · 2 cores" in line for line in lines)
     for name in ("chart.png", "chart.svg"):
         assert results.export_chart(0, tmp_path / name)

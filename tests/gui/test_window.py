@@ -12,6 +12,7 @@ from speechquant.core.evaluation.results import Comparison
 from speechquant.core.progress import Progress
 from speechquant.core.quantization.plan import Plan
 from speechquant.gui.main_window import TAB_UTTERANCES, MainWindow
+from speechquant.gui.runs_table_model import HEADERS
 from speechquant.gui.settings_panel import SettingsPanel
 from speechquant.gui.worker import Worker, active_threads, start_worker
 
@@ -190,7 +191,7 @@ def test_results_table_charts_compare_and_delete(qtbot, window, three_runs):
     tips = [str(spot) for spot in results.scatter.plans.data["data"]]
     assert any("all-dynamic" in tip and "dynamic×1" in tip for tip in tips)
     # sortable by WER
-    results.table.sortByColumn(4, Qt.SortOrder.AscendingOrder)
+    results.table.sortByColumn(HEADERS.index("WER %"), Qt.SortOrder.AscendingOrder)
     assert results.proxy.index(0, 0).data() == str(base)
     results.select_ids([base, slow])
     assert results.compare_button.isEnabled()

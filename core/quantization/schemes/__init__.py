@@ -9,6 +9,7 @@ import pkgutil
 from speechquant.core.quantization.schemes.base import (
     APPLIES,
     FLOAT_SCHEME,
+    Produced,
     Scheme,
     SchemeOption,
     Verdict,
@@ -32,6 +33,7 @@ for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
 __all__ = [
     "APPLIES",
     "FLOAT_SCHEME",
+    "Produced",
     "Scheme",
     "SchemeOption",
     "Verdict",

@@ -42,6 +42,17 @@ APPLIES = Verdict(True)
 
 
 @dataclass(frozen=True)
+class Produced:
+    """What a module a scheme made is, as a reader of a quantized model should see it.
+
+    ``kind`` names it (``"dynamic int8 Linear"``); ``note`` says how it computes (may be "").
+    """
+
+    kind: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class SchemeOption:
     """A :class:`QuantSettings` field a scheme reads, with its allowed values.
 
@@ -95,6 +106,13 @@ class Scheme(ABC):
     def is_target(self, module: nn.Module, settings: QuantSettings) -> bool:
         """For leaf schemes: whether :meth:`prepare` swaps this module."""
         return False
+
+    def produced(self, module: nn.Module) -> Produced | None:
+        """How to name ``module`` when this scheme made it (in a quantized model or an export).
+
+        None: ``module`` is not this scheme's output (the float scheme makes nothing).
+        """
+        return None
 
     def kept_fraction(
         self, class_name: str, settings: QuantSettings, tied_head: bool = False

@@ -10,7 +10,13 @@ from torch import nn
 from speechquant.core.machine import CpuInfo
 from speechquant.core.quantization.heads import TiedHeadEmbedding
 from speechquant.core.quantization.schemes import rules
-from speechquant.core.quantization.schemes.base import APPLIES, Scheme, Verdict, register
+from speechquant.core.quantization.schemes.base import (
+    APPLIES,
+    Produced,
+    Scheme,
+    Verdict,
+    register,
+)
 from speechquant.core.quantization.settings import QuantSettings
 
 
@@ -85,6 +91,23 @@ class Bf16Scheme(Scheme):
 
     def prepare(self, module: nn.Module, settings: QuantSettings) -> nn.Module:
         return Bf16Wrapper(module)
+
+    def produced(self, module: nn.Module) -> Produced | None:
+        if isinstance(module, Bf16Wrapper):
+            return Produced("bf16 block", "bfloat16 weights and compute; float32 at its boundary")
+        if isinstance(module, TiedHeadEmbedding) and module.scheme == self.name:
+            return Produced(
+                "bf16 tied output embedding",
+                "one bfloat16 matrix for the lookup and the projection",
+            )
+        own = [
+            t
+            for t in (*module.parameters(recurse=False), *module.buffers(recurse=False))
+            if t.is_floating_point()
+        ]
+        if own and all(t.dtype == torch.bfloat16 for t in own):
+            return Produced(f"bf16 {type(module).__name__}", "bfloat16 weights and compute")
+        return None
 
     def kept_fraction(
         self, class_name: str, settings: QuantSettings, tied_head: bool = False

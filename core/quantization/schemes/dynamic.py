@@ -13,6 +13,7 @@ from speechquant.core.quantization.heads import TiedHeadEmbedding
 from speechquant.core.quantization.schemes import rules
 from speechquant.core.quantization.schemes.base import (
     APPLIES,
+    Produced,
     Scheme,
     SchemeOption,
     Verdict,
@@ -30,6 +31,7 @@ DYNAMIC_TYPE_NAMES: dict[str, type[nn.Module]] = {
     "GRUCell": nn.GRUCell,
 }
 DYNAMIC_DTYPES = ("qint8", "float16")
+_DYNAMIC_MODULES = "torch.ao.nn.quantized.dynamic"
 _KEPT = {"qint8": 0.25, "float16": 0.5}
 
 
@@ -184,6 +186,26 @@ class DynamicScheme(Scheme):
         if self.is_target(module, settings):
             return quantize_dynamic_leaf(module, settings)
         return module
+
+    def produced(self, module: nn.Module) -> Produced | None:
+        if isinstance(module, TiedHeadEmbedding) and module.scheme == self.name:
+            return Produced(
+                "dynamic int8 tied output embedding",
+                "int8 rows with per-row scales; the projection is a dynamic int8 Linear",
+            )
+        if not type(module).__module__.startswith(_DYNAMIC_MODULES):
+            return None
+        packed = getattr(module, "_packed_params", None)
+        owner = packed if isinstance(packed, nn.Module) else module
+        if getattr(owner, "dtype", None) == torch.float16:
+            return Produced(
+                f"dynamic float16 {type(module).__name__}",
+                "weights stored in float16; inputs and outputs float32",
+            )
+        return Produced(
+            f"dynamic int8 {type(module).__name__}",
+            "int8 weights; activations quantized to int8 on the fly, batch by batch",
+        )
 
     def kept_fraction(
         self, class_name: str, settings: QuantSettings, tied_head: bool = False

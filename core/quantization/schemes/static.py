@@ -13,6 +13,7 @@ from speechquant.core.machine import CpuInfo
 from speechquant.core.quantization.schemes import rules
 from speechquant.core.quantization.schemes.base import (
     APPLIES,
+    Produced,
     Scheme,
     SchemeOption,
     Verdict,
@@ -23,6 +24,8 @@ from speechquant.core.quantization.settings import QuantSettings
 #: The module types the scheme converts (inside its QuantStub/DeQuantStub wrapper).
 STATIC_TARGETS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _STATIC_CLASS_NAMES = frozenset(t.__name__ for t in STATIC_TARGETS)
+_STATIC_MODULES = "torch.ao.nn.quantized.modules"
+_SHARED_WITH_DYNAMIC = frozenset({"LinearPackedParams"})
 
 
 class StaticQuantWrapper(nn.Module):
@@ -129,6 +132,27 @@ class StaticScheme(Scheme):
             warnings.simplefilter("ignore")
             convert(module, inplace=True)
         return module
+
+    def produced(self, module: nn.Module) -> Produced | None:
+        if isinstance(module, StaticQuantWrapper):
+            return Produced(
+                "static int8 block",
+                "QuantStub -> module -> DeQuantStub: int8 inside, float32 at its boundary",
+            )
+        name = type(module).__name__
+        if not type(module).__module__.startswith(_STATIC_MODULES) or name in _SHARED_WITH_DYNAMIC:
+            return None
+        if name == "Quantize":
+            return Produced(
+                "static int8 input quantizer (Quantize)",
+                "float32 in, quint8 out with the calibrated scale and zero point",
+            )
+        if name == "DeQuantize":
+            return Produced("static output dequantizer (DeQuantize)", "quint8 in, float32 out")
+        return Produced(
+            f"static int8 {name}",
+            "int8 weights and activations; output scale and zero point fixed by calibration",
+        )
 
     def kept_fraction(
         self, class_name: str, settings: QuantSettings, tied_head: bool = False

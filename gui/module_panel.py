@@ -1,0 +1,63 @@
+"""The Plan tab's module panel: what the selected module is (core's ModuleDetails, displayed)."""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtWidgets import QGroupBox, QTextBrowser, QVBoxLayout, QWidget
+
+from speechquant.core.formatting import format_bytes
+from speechquant.core.quantization.tree import ModuleNode
+
+EMPTY = "Select a module in the tree to see its class, weights and quantization parameters."
+
+
+class ModulePanel(QGroupBox):
+    """Class, scheme, each weight's dtype and shape, packed bytes and quantization parameters."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Module", parent)
+        self.browser = QTextBrowser()
+        self.browser.setObjectName("moduleDetails")
+        self.browser.setOpenLinks(False)
+        QVBoxLayout(self).addWidget(self.browser)
+        self.node: ModuleNode | None = None
+        self.show_node(None)
+
+    def text(self) -> str:
+        return self.browser.toPlainText()
+
+    def show_node(self, node: ModuleNode | None) -> None:
+        self.node = node
+        details = node.details if node is not None else None
+        if node is None or details is None:
+            self.setTitle("Module")
+            self.browser.setHtml(f'<p style="color:#666">{html.escape(EMPTY)}</p>')
+            return
+        self.setTitle(f"Module {node.path}")
+        rows = [
+            ("kind", details.kind),
+            ("class", details.qualified_class),
+            ("scheme", details.scheme or "none (float)"),
+        ]
+        if details.note:
+            rows.append(("computes", details.note))
+        rows.append(("params", f"{node.total_params:,} ({format_bytes(node.total_bytes)} in all)"))
+        if details.packed_bytes:
+            rows.append(("packed", format_bytes(details.packed_bytes)))
+        if details.output is not None:
+            rows.append(("output", details.output.text()))
+        cells = "".join(
+            f'<tr><td style="color:#555; padding-right:8px">{html.escape(k)}</td>'
+            f"<td>{html.escape(v)}</td></tr>"
+            for k, v in rows
+        )
+        tensors = "".join(f"<li>{html.escape(t.text())}</li>" for t in details.tensors)
+        weights = (
+            f"<p><b>tensors</b></p><ul>{tensors}</ul>"
+            if tensors
+            else ('<p style="color:#666">no weights of its own</p>')
+        )
+        self.browser.setHtml(
+            f"<p><b>{html.escape(details.kind)}</b></p><table>{cells}</table>{weights}"
+        )
