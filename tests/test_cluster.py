@@ -87,6 +87,15 @@ def test_untimed_rows_carry_no_time_into_rtf_or_speedups():
     assert [u.timed for u in back.utterances] == [True, False, True]
 
 
+def test_cluster_companions_without_cluster_are_one_line(capsys):
+    from speechquant.core.cli.main import main
+
+    assert main(["compare", SOURCE, "--data", "demo", "--timing-n", "5"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --timing-n is for cluster runs; add --cluster ADDRESS or drop it\n"
+    )
+
+
 def _tiny_data(root: Path, n: int) -> Path:
     for i, wave in enumerate(fixed_waves(n, seconds=0.5)):
         sf.write(root / f"u{i}.wav", wave.numpy(), 16000)

@@ -8,29 +8,31 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-from speechquant.core.cluster.settings import DEFAULT_TIMING_N, ClusterSettings
+from speechquant.core.cluster.settings import DEFAULT_TIMING_N, ClusterError, ClusterSettings
 from speechquant.core.evaluation.results import BenchResult
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.sources import open_model
 
 CLUSTER_HELP = (
-    "transcribe on a Ray cluster: local[:N] starts N workers on this machine (default: one per "
-    "core), auto joins the cluster this machine is a node of, ray://HOST:PORT joins through the "
-    "Ray client (needs speechquant[cluster]). Utterances are sharded by id over the workers, so "
-    "WER and transcripts are those of a run in one process; every speed-up comes from one paired "
-    "session on the timing node over --timing-n utterances"
+    "transcribe on a Ray cluster: local[:N] starts a Ray cluster of N workers on this machine "
+    "(default N: its cores / --worker-threads), auto joins the cluster this machine is a node of, "
+    "ray://HOST:PORT joins through the Ray client (needs speechquant[cluster]). Utterances are "
+    "sharded by id over the workers, so WER and transcripts are those of a run in one process; "
+    "every RTF and speed-up comes from one paired session on the timing node over --timing-n "
+    "utterances"
 )
+
+
+_COMPANIONS = ("worker_threads", "shard_size", "timing_node", "timing_n")
 
 
 def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cluster (only with --cluster)")
     group.add_argument("--cluster", metavar="ADDRESS", help=CLUSTER_HELP)
     group.add_argument(
-        "--worker-threads", type=int, default=1, help="torch threads (and Ray CPUs) per worker (1)"
+        "--worker-threads", type=int, help="torch threads (and Ray CPUs) per worker (default 1)"
     )
-    group.add_argument(
-        "--shard-size", type=int, default=8, help="utterances per worker task (default 8)"
-    )
+    group.add_argument("--shard-size", type=int, help="utterances per worker task (default 8)")
     group.add_argument(
         "--timing-node",
         metavar="RESOURCE",
@@ -40,7 +42,6 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--timing-n",
         type=int,
-        default=DEFAULT_TIMING_N,
         help="utterances timed per session, spread evenly over the sorted ids (default "
         f"{DEFAULT_TIMING_N}); RTF and speed-ups cover these only",
     )
@@ -48,15 +49,13 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
 
 def cluster_settings(args: argparse.Namespace) -> ClusterSettings | None:
     """The cluster the command runs on (None without ``--cluster``; bad values raise one line)."""
+    given = {name: getattr(args, name) for name in _COMPANIONS if getattr(args, name) is not None}
     if args.cluster is None:
+        if given:
+            option = "--" + next(iter(given)).replace("_", "-")
+            raise ClusterError(f"{option} is for cluster runs; add --cluster ADDRESS or drop it")
         return None
-    return ClusterSettings(
-        args.cluster,
-        worker_threads=args.worker_threads,
-        shard_size=args.shard_size,
-        timing_node=args.timing_node,
-        timing_n=args.timing_n,
-    )
+    return ClusterSettings(args.cluster, **given)
 
 
 @contextmanager
