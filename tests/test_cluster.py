@@ -254,7 +254,7 @@ def test_cancel_stops_the_cluster_and_the_history_resumes(
                 model, data, history, settings=SETTINGS, bench=BENCH, executor=executor,
                 progress=cancel_midway, cancel=token,
             )  # fmt: skip
-        assert executor._workers == [] and not executor._in_flight and not executor._queue
+        assert executor.pool.stopped
         stored = history.list_runs()
         assert 0 < len(stored) < len(_hyps(serial))
         for summary in stored:  # no partial runs: every stored run covers all utterances
