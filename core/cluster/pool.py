@@ -90,6 +90,7 @@ class ShardPool:
         self._queue: deque[_Task] = deque()
         self._in_flight: dict[Any, _Task] = {}
         self._shard_waves: dict[tuple[str, ...], Any] = {}
+        """(data source, *ids of a shard) -> its utterances and the reference of their waves."""
         self._calibrations: dict[tuple[str, ...], Any] = {}
         self.audio_skipped: dict[str, str] = {}
         """Audio the driver could not read when shipping it, by id."""
@@ -203,10 +204,10 @@ class ShardPool:
         if size > self.settings.ship_limit:
             by_id = {u.id: utterance_to_dict(u) for u in data}
             return [([by_id[i] for i in shard], None) for shard in shards]
-        missing = [s for s in shards if tuple(s) not in self._shard_waves]
+        missing = [s for s in shards if (data.source, *s) not in self._shard_waves]
         if missing:
             self._ship_audio(data, missing)
-        return [self._shard_waves[tuple(s)] for s in shards]
+        return [self._shard_waves[(data.source, *s)] for s in shards]
 
     def _ship_audio(self, data: Dataset, missing: list[list[str]]) -> None:
         wanted = {i for shard in missing for i in shard}
@@ -215,7 +216,7 @@ class ShardPool:
         self.audio_skipped.update((s.id, s.reason) for s in subset.skipped)
         for shard in missing:
             kept = [loaded[i] for i in shard if i in loaded]
-            self._shard_waves[tuple(shard)] = (
+            self._shard_waves[(data.source, *shard)] = (
                 [utterance_to_dict(u) for u, _ in kept],
                 self.ray.put([w for _, w in kept]),
             )
