@@ -87,6 +87,38 @@ def test_untimed_rows_carry_no_time_into_rtf_or_speedups():
     assert [u.timed for u in back.utterances] == [True, False, True]
 
 
+def test_merge_takes_texts_from_the_shards_and_times_from_the_session_only():
+    from speechquant.core.cluster.merge import ShardRows, merge_run
+    from speechquant.core.data.datasets import Dataset, Utterance
+    from speechquant.core.evaluation.results import ClusterInfo
+
+    session = _result([_row(1, 0.7)])  # the timing node timed u1 only, and heard "a b"
+    shard = ShardRows("float")
+    shard.add(
+        {
+            "rows": [
+                {"id": f"u{i}", "ref": "a b", "hyp": hyp, "audio_seconds": 2.0, "chunks": None}
+                for i, hyp in enumerate(["a b", "a c", "a"])
+            ],
+            "skipped": [],
+            "failed": [],
+            "node": "n1",
+        }
+    )
+    data = Dataset("d", "folder", [Utterance(f"u{i}", Path(f"u{i}.wav"), "a b") for i in range(3)])
+    info = ClusterInfo("local:2", 2, 1, 8, 1, [], "driver", "host", 0)
+    bench = BenchSettings(encoder_rtf=False, normalizer="basic")
+    merged = merge_run(session, shard, data.ids, [], bench, info, "t")
+    assert [u.hyp for u in merged.utterances] == ["a b", "a c", "a"]
+    assert [u.timed for u in merged.utterances] == [False, True, False]
+    assert [u.seconds for u in merged.utterances] == [0.0, 0.7, 0.0]
+    assert merged.rtf == pytest.approx(0.7 / 2.0) and merged.audio_seconds == 6.0
+    assert merged.wer == pytest.approx(100 * 2 / 6) and merged.wer_ci is not None
+    assert merged.cluster.n_timed == 1 and merged.cluster.nodes == ["n1"]
+    assert "differ from the workers' on 1 timed utterance(s) (u1)" in merged.cluster.warnings[0]
+    assert merged.timing_session == session.timing_session
+
+
 def test_cluster_companions_without_cluster_are_one_line(capsys):
     from speechquant.core.cli.main import main
 
