@@ -35,6 +35,8 @@ SOURCE = "replica:wav2vec2-tiny"
 LAYER0 = "encoder.wav2vec2.model.encoder.layers.0"
 BENCH = BenchSettings(warmup=0, threads=1, calib_n=2, encoder_rtf=False)
 SETTINGS = SensitivitySettings(schemes=("dynamic", "static"), leave_one_out=True)
+UNITS = ("feature_projection", "encoder.layers.0", "encoder.ctc_lin")
+"""Units under both schemes, for 12 measurements per analysis."""
 
 
 def test_addresses_are_checked():
@@ -199,10 +201,17 @@ def data_dir(tmp_path_factory, model):
 
 
 @pytest.fixture(scope="module")
-def serial(model, data_dir):
+def units(model):
+    from speechquant.core.search.units import default_units
+
+    return [u for u in default_units(model.mods) if u.name in UNITS]
+
+
+@pytest.fixture(scope="module")
+def serial(model, data_dir, units):
     """The sensitivity analysis in this process, with no history."""
     data = open_dataset(data_dir)
-    return run_sensitivity(model, data.first(6), None, settings=SETTINGS, bench=BENCH)
+    return run_sensitivity(model, data.first(6), None, units=units, settings=SETTINGS, bench=BENCH)
 
 
 def cluster(address: str = "local:2", **kwargs):
@@ -223,13 +232,13 @@ def _hyps(result):
     return [[(u.id, u.hyp) for u in m.bench.utterances] for m in measurements]
 
 
-def test_sensitivity_on_two_workers_matches_one_process(local_ray, model, data_dir, serial):
+def test_sensitivity_on_two_workers_matches_one_process(local_ray, model, data_dir, serial, units):
     data = open_dataset(data_dir).first(6)
     seen: list[Progress] = []
     with cluster() as session:
         executor = session.executor(model, open_model)
         result = run_sensitivity(
-            model, data, None, settings=SETTINGS, bench=BENCH, executor=executor,
+            model, data, None, units=units, settings=SETTINGS, bench=BENCH, executor=executor,
             progress=seen.append,
         )  # fmt: skip
         assert len(executor.workers()) == 2
@@ -248,7 +257,9 @@ def test_sensitivity_on_two_workers_matches_one_process(local_ray, model, data_d
     assert shards[-1].done == shards[-1].total == 3 * (1 + result.computed)
 
 
-def test_a_killed_worker_is_replaced_and_its_shard_retried(local_ray, model, data_dir, serial):
+def test_a_killed_worker_is_replaced_and_its_shard_retried(
+    local_ray, model, data_dir, serial, units
+):
     data = open_dataset(data_dir).first(6)
     with cluster() as session:
         executor = session.executor(model, open_model)
@@ -260,7 +271,7 @@ def test_a_killed_worker_is_replaced_and_its_shard_retried(local_ray, model, dat
                 ray.kill(executor.workers()[0])
 
         result = run_sensitivity(
-            model, data, None, settings=SETTINGS, bench=BENCH, executor=executor,
+            model, data, None, units=units, settings=SETTINGS, bench=BENCH, executor=executor,
             progress=kill_once,
         )  # fmt: skip
         assert killed and executor.replaced >= 1
@@ -269,7 +280,7 @@ def test_a_killed_worker_is_replaced_and_its_shard_retried(local_ray, model, dat
 
 
 def test_cancel_stops_the_cluster_and_the_history_resumes(
-    local_ray, model, data_dir, serial, tmp_path
+    local_ray, model, data_dir, serial, units, tmp_path
 ):
     data = open_dataset(data_dir).first(6)
     history = HistoryStore(tmp_path / "h.sqlite")
@@ -283,8 +294,8 @@ def test_cancel_stops_the_cluster_and_the_history_resumes(
         executor = session.executor(model, open_model)
         with pytest.raises(Cancelled):
             run_sensitivity(
-                model, data, history, settings=SETTINGS, bench=BENCH, executor=executor,
-                progress=cancel_midway, cancel=token,
+                model, data, history, units=units, settings=SETTINGS, bench=BENCH,
+                executor=executor, progress=cancel_midway, cancel=token,
             )  # fmt: skip
         assert executor.pool.stopped
         stored = history.list_runs()
@@ -293,7 +304,7 @@ def test_cancel_stops_the_cluster_and_the_history_resumes(
             run = history.get_run(summary.id)
             assert [u["id"] for u in run["utterances"]] == data.ids
         resumed = run_sensitivity(
-            model, data, history, settings=SETTINGS, bench=BENCH,
+            model, data, history, units=units, settings=SETTINGS, bench=BENCH,
             executor=session.executor(model, open_model),
         )  # fmt: skip
     assert resumed.reused == len(stored) - 1  # the baseline is counted apart
