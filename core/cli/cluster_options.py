@@ -30,18 +30,24 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cluster (only with --cluster)")
     group.add_argument("--cluster", metavar="ADDRESS", help=CLUSTER_HELP)
     group.add_argument(
-        "--worker-threads", type=int, help="torch threads (and Ray CPUs) per worker (default 1)"
+        "--worker-threads",
+        type=int,
+        metavar="T",
+        help="torch threads (and Ray CPUs) per worker (default 1)",
     )
-    group.add_argument("--shard-size", type=int, help="utterances per worker task (default 8)")
+    group.add_argument(
+        "--shard-size", type=int, metavar="S", help="utterances per worker task (default 8)"
+    )
     group.add_argument(
         "--timing-node",
         metavar="RESOURCE",
         help="the node offering this Ray custom resource runs the timing sessions, with all its "
-        "cores unless --threads (default: this process, with --threads)",
+        "cores unless --threads (default: this process, with --threads or torch's default)",
     )
     group.add_argument(
         "--timing-n",
         type=int,
+        metavar="K",
         help="utterances timed per session, spread evenly over the sorted ids (default "
         f"{DEFAULT_TIMING_N}); RTF and speed-ups cover these only",
     )
