@@ -15,7 +15,7 @@ LOCKVENV := .cache/lock-venv
 UV_VERSION := 0.13.9
 
 
-.PHONY: help install lock system-deps lint typecheck contract test test-fast demo gui screenshots bench bench-compare bench-search bench-peers bench-trust clean
+.PHONY: help install lock system-deps lint typecheck contract test test-fast demo gui screenshots bench bench-compare bench-search bench-peers bench-trust bench-cluster clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -81,6 +81,9 @@ bench-peers: $(STAMP) ## speechquant vs faster-whisper and ONNX Runtime, same we
 
 bench-trust: $(STAMP) ## paired speed-ups quiet, under a busy loop and against a stale baseline (benchmarks/bench_trust.py)
 	$(PY) benchmarks/bench_trust.py
+
+bench-cluster: $(STAMP) ## sensitivity on Whisper tiny.en, one process vs a local 2-worker Ray cluster (benchmarks/bench_cluster.py)
+	$(PY) benchmarks/bench_cluster.py
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

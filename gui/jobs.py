@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from speechquant.core.cluster.session import cluster_executor
+from speechquant.core.cluster.settings import ClusterSettings
 from speechquant.core.data.datasets import Dataset, open_dataset
 from speechquant.core.errors import CalibrationError, SpeechquantError
 from speechquant.core.evaluation.bench import BenchSettings, state_dict_bytes
@@ -66,43 +68,48 @@ def run_job(
     settings: BenchSettings,
     history: HistoryStore,
     kept: list[str] | None = None,
+    cluster: ClusterSettings | None = None,
 ) -> Any:
     """Float baseline (reused from history when cached) then ``plan``, stored as one group.
 
     A float plan re-measures the baseline instead. ``plan`` must be the caller's own copy.
-    ``kept`` gets a line per run stored (what a cancel leaves in the history).
+    ``kept`` gets a line per run stored (what a cancel leaves in the history). ``cluster``:
+    transcribe on that Ray cluster (the Cluster setting), as ``speechquant --cluster`` does.
     """
 
     def job(progress: ProgressCallback, cancel: CancelToken) -> RunOutcome:
         dataset = open_dataset(data, progress=progress, cancel=cancel)
         group = new_group_id()
         quantized = bool(plan.entries) and not plan.is_float()
-        base = run_baseline(
-            model,
-            dataset,
-            settings,
-            history,
-            group_id=group,
-            reuse=quantized,
-            progress=progress,
-            cancel=cancel,
-        )
-        outcome = RunOutcome(model.source, base.result, base.run_id, base.baseline_cached)
-        if kept is not None and not base.baseline_cached and base.run_id is not None:
-            kept.append(f"the float baseline #{base.run_id}")
-        if not quantized:
-            return outcome
-        experiment = run_experiment(
-            model,
-            plan,
-            dataset,
-            settings,
-            history,
-            group_id=base.group_id,
-            kind="compare",
-            progress=progress,
-            cancel=cancel,
-        )
+        with cluster_executor(cluster, model, open_model) as executor:
+            base = run_baseline(
+                model,
+                dataset,
+                settings,
+                history,
+                group_id=group,
+                reuse=quantized,
+                progress=progress,
+                cancel=cancel,
+                executor=executor,
+            )
+            outcome = RunOutcome(model.source, base.result, base.run_id, base.baseline_cached)
+            if kept is not None and not base.baseline_cached and base.run_id is not None:
+                kept.append(f"the float baseline #{base.run_id}")
+            if not quantized:
+                return outcome
+            experiment = run_experiment(
+                model,
+                plan,
+                dataset,
+                settings,
+                history,
+                group_id=base.group_id,
+                kind="compare",
+                progress=progress,
+                cancel=cancel,
+                executor=executor,
+            )
         experiment.model = None  # the quantized variant is not needed after the run
         outcome.result = experiment.result
         outcome.run_id = experiment.run_id

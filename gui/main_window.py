@@ -321,7 +321,7 @@ class MainWindow(QMainWindow):
             return False
         self.log(f"run: plan {ctx.plan.name} ({entries_text(ctx.plan)}) on {ctx.data}")
         kept: list[str] = []
-        job = run_job(ctx.model, ctx.plan, ctx.data, ctx.bench, ctx.history, kept)
+        job = run_job(ctx.model, ctx.plan, ctx.data, ctx.bench, ctx.history, kept, ctx.cluster)
         worker = Worker(job, "run", kept)
         worker.result.connect(self._run_done)
         self.slot.start(worker, "starting run")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from speechquant.core.cluster.settings import ClusterSettings
 from speechquant.core.errors import SpeechquantError
 from speechquant.core.evaluation.bench import BenchSettings
 from speechquant.core.evaluation.history import HistoryStore
@@ -30,7 +31,8 @@ class ContextError(SpeechquantError):
 class RunContext:
     """A consistent snapshot: later edits in the window do not reach a job already started.
 
-    ``plan`` is a private copy carrying the settings panel's quantization settings.
+    ``plan`` is a private copy carrying the settings panel's quantization settings; ``cluster``
+    is the Cluster setting (None: this process).
     """
 
     model: LoadedModel
@@ -39,6 +41,7 @@ class RunContext:
     bench: BenchSettings
     quant: QuantSettings
     history: HistoryStore
+    cluster: ClusterSettings | None = None
 
 
 class ContextSource:
@@ -88,5 +91,6 @@ class ContextSource:
         if self.settings.calib.problem:
             raise ContextError(f"calibration data: {self.settings.calib.problem}")
         bench = self.settings.bench_settings()
+        cluster = self.settings.cluster_settings()
         plan = self.current_plan()
-        return RunContext(model, plan, data, bench, plan.settings, self.history)
+        return RunContext(model, plan, data, bench, plan.settings, self.history, cluster)

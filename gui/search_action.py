@@ -9,6 +9,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QWidget
 
+from speechquant.core.cluster.session import cluster_executor
+from speechquant.core.cluster.settings import ClusterSettings
 from speechquant.core.data.datasets import open_dataset
 from speechquant.core.errors import SpeechquantError
 from speechquant.core.evaluation.bench import BenchSettings
@@ -23,6 +25,7 @@ from speechquant.core.search.sensitivity import (
     run_sensitivity,
 )
 from speechquant.core.search.splits import owns_calibration
+from speechquant.core.sources import open_model
 
 from .job_slot import JobSlot
 from .jobs import ratio_text
@@ -42,15 +45,18 @@ def sensitivity_job(
     bench: BenchSettings,
     settings: SensitivitySettings,
     history: HistoryStore | None,
+    cluster: ClusterSettings | None = None,
 ) -> Any:
-    """Every unit × scheme on the first ``bench.limit`` utterances of ``data`` (resumable)."""
+    """Every unit × scheme on the first ``bench.limit`` utterances of ``data`` (resumable);
+    ``cluster``: transcribed on that Ray cluster."""
 
     def job(progress: ProgressCallback, cancel: CancelToken) -> SensitivityResult:
         dataset = open_dataset(data, limit=bench.limit, progress=progress, cancel=cancel)
-        return run_sensitivity(
-            model, dataset, history, settings=settings, bench=bench, progress=progress,
-            cancel=cancel,
-        )  # fmt: skip
+        with cluster_executor(cluster, model, open_model) as executor:
+            return run_sensitivity(
+                model, dataset, history, settings=settings, bench=bench, progress=progress,
+                cancel=cancel, executor=executor,
+            )  # fmt: skip
 
     return job
 
@@ -61,15 +67,19 @@ def search_job(
     bench: BenchSettings,
     settings: SearchSettings,
     history: HistoryStore | None,
+    cluster: ClusterSettings | None = None,
 ) -> Any:
     """Plan search on all of ``data``, split into calibration, search and evaluation (the Eval
-    limit is for benchmarks; ``settings.eval_n`` bounds the evaluation split)."""
+    limit is for benchmarks; ``settings.eval_n`` bounds the evaluation split); ``cluster``:
+    transcribed on that Ray cluster."""
 
     def job(progress: ProgressCallback, cancel: CancelToken) -> SearchResult:
         dataset = open_dataset(data, progress=progress, cancel=cancel)
-        return run_search(
-            model, dataset, settings, history, bench=bench, progress=progress, cancel=cancel
-        )
+        with cluster_executor(cluster, model, open_model) as executor:
+            return run_search(
+                model, dataset, settings, history, bench=bench, progress=progress,
+                cancel=cancel, executor=executor,
+            )  # fmt: skip
 
     return job
 
@@ -154,7 +164,7 @@ class Analyzer(QObject):
             f"sensitivity: {ctx.model.source} on {ctx.data}, schemes {', '.join(settings.schemes)}",
             "info",
         )
-        job = sensitivity_job(ctx.model, ctx.data, ctx.bench, settings, ctx.history)
+        job = sensitivity_job(ctx.model, ctx.data, ctx.bench, settings, ctx.history, ctx.cluster)
         worker = Worker(job, "sensitivity")
         worker.result.connect(self._sensitivity_done)
         return self._start(worker, "sensitivity analysis")
@@ -206,7 +216,8 @@ class Analyzer(QObject):
             f"{', '.join(settings.engines)})",
             "info",
         )
-        worker = Worker(search_job(ctx.model, ctx.data, ctx.bench, settings, ctx.history), "search")
+        job = search_job(ctx.model, ctx.data, ctx.bench, settings, ctx.history, ctx.cluster)
+        worker = Worker(job, "search")
         worker.result.connect(self._search_done)
         return self._start(worker, "plan search")
 

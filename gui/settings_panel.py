@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from speechquant.core.cluster.settings import ClusterSettings
 from speechquant.core.data.datasets import DEMO
 from speechquant.core.evaluation.bench import BenchSettings
 from speechquant.core.evaluation.metrics import NORMALIZERS
@@ -153,6 +154,15 @@ class SettingsPanel(QWidget):
         self.normalizer = _combo(NORMALIZERS, defaults.normalizer)
         self.encoder_rtf = QCheckBox("also time the encoder alone")
         self.encoder_rtf.setChecked(defaults.encoder_rtf)
+        self.cluster = QLineEdit()
+        self.cluster.setPlaceholderText("this process")
+        self.cluster.setClearButtonEnabled(True)
+        self.cluster.setToolTip(
+            "Empty: everything runs in this process. local:N starts a Ray cluster of N workers "
+            "here; auto or ray://HOST:PORT joins a running one (needs speechquant[cluster]). "
+            "Benchmark runs, sensitivity and plan search then transcribe on its workers; speed "
+            "is timed in this process, as with speechquant --cluster"
+        )
         self.engine = _combo(ENGINES, quant.engine)
         self.static_qconfig = _combo(setting_choices("static_qconfig"), quant.static_qconfig)
         self.dynamic_dtype = _combo(setting_choices("dynamic_dtype"), quant.dynamic_dtype)
@@ -170,6 +180,7 @@ class SettingsPanel(QWidget):
         bench_form.addRow("Threads", self.threads)
         bench_form.addRow("Normalizer", self.normalizer)
         bench_form.addRow("", self.encoder_rtf)
+        bench_form.addRow("Cluster", self.cluster)
         quant_box = QGroupBox("Quantization")
         quant_form = QFormLayout(quant_box)
         quant_form.addRow("Engine", self.engine)
@@ -185,6 +196,7 @@ class SettingsPanel(QWidget):
         for edit in (self.dataset.edit, self.calib.edit):
             edit.textChanged.connect(self._edited)
             edit.editingFinished.connect(self._say_problems)
+        self.cluster.textChanged.connect(self._edited)
         for spin in self._spins().values():
             spin.valueChanged.connect(self._edited)
         for combo in self._combos().values():
@@ -235,6 +247,11 @@ class SettingsPanel(QWidget):
             calib_n=self.calib_n.value(),
         )
 
+    def cluster_settings(self) -> ClusterSettings | None:
+        """None when the Cluster field is empty; raises core's ClusterError for a bad address."""
+        address = self.cluster.text().strip()
+        return ClusterSettings(address) if address else None
+
     def quant_settings(self, base: QuantSettings | None = None) -> QuantSettings:
         targets = base.dynamic_targets if base is not None else QuantSettings().dynamic_targets
         return QuantSettings(
@@ -263,6 +280,7 @@ class SettingsPanel(QWidget):
         for key, combo in self._combos().items():
             store.setValue(PREFIX + key, combo.currentText())
         store.setValue(PREFIX + "encoder_rtf", self.encoder_rtf.isChecked())
+        store.setValue(PREFIX + "cluster", self.cluster.text())
 
     def restore(self) -> None:
         store = self._settings
@@ -282,3 +300,4 @@ class SettingsPanel(QWidget):
                 combo.setCurrentText(value)
         checked = store.value(PREFIX + "encoder_rtf", self.encoder_rtf.isChecked())
         self.encoder_rtf.setChecked(str(checked).lower() in ("true", "1"))
+        self.cluster.setText(str(store.value(PREFIX + "cluster", "") or ""))

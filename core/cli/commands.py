@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from speechquant.core.cli.cluster_options import cluster_executor, cluster_note, cluster_settings
 from speechquant.core.cli.runs_table import format_runs_table
 from speechquant.core.cli.scheme_options import scheme_settings
 from speechquant.core.cli.tqdm_progress import TqdmProgress
@@ -208,6 +209,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     settings = bench_settings(args)
+    cluster = cluster_settings(args)
     with TqdmProgress() as bar:
         model = open_model(args.source, progress=bar, trust_code=args.trust_code)
         dataset = open_dataset(args.data, progress=bar)
@@ -218,10 +220,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
             for name in args.preset
         ]
         history = None if args.no_history else HistoryStore()
-        experiments = run_compare(model, plans, dataset, settings, history, progress=bar)
+        with cluster_executor(cluster, model, args) as executor:
+            experiments = run_compare(
+                model, plans, dataset, settings, history, progress=bar, executor=executor
+            )
     results = [e.bench for e in experiments]
     print(format_comparison(results))
     say_trust_notes(results)
+    note = cluster_note(results[0])
+    if note:
+        _say(note)
     if args.json:
         _write_json([r.to_json() for r in results], args.json)
     if args.plot:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from speechquant.core.cli import commands
+from speechquant.core.cli.cluster_options import add_cluster_options
 from speechquant.core.cli.doctor_command import add_doctor_parser
 from speechquant.core.cli.listen import add_listen_parser
 from speechquant.core.cli.outputs import check_outputs
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset", action="append", default=[], choices=list(PRESETS), help="preset (repeatable)"
     )
     p.add_argument("--plot", metavar="PNG", help="write a WER-vs-RTF chart")
+    add_cluster_options(p)
     p.set_defaults(func=commands.cmd_compare)
 
     p = sub.add_parser("export", help="quantize by a plan and write a folder that reloads anywhere")

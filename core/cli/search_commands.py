@@ -11,6 +11,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from speechquant.core.cli.cluster_options import (
+    add_cluster_options,
+    cluster_executor,
+    cluster_note,
+    cluster_settings,
+)
 from speechquant.core.cli.commands import bench_settings
 from speechquant.core.cli.scheme_options import (
     add_scheme_options,
@@ -18,6 +24,7 @@ from speechquant.core.cli.scheme_options import (
     scheme_settings,
 )
 from speechquant.core.cli.tqdm_progress import TqdmProgress
+from speechquant.core.cluster.settings import ClusterError
 from speechquant.core.data.datasets import open_dataset
 from speechquant.core.errors import DataError
 from speechquant.core.evaluation.bench import BenchSettings
@@ -87,6 +94,7 @@ def _common(p: argparse.ArgumentParser, source_help: str, data_help: str) -> Non
         help="neither reuse nor store measurements (nothing to resume from)",
     )
     p.add_argument("--json", metavar="OUT", help="write the full result as JSON ('-': stdout)")
+    add_cluster_options(p)
 
 
 def add_search_parsers(sub: Any, source_help: str, data_help: str) -> None:
@@ -175,13 +183,17 @@ def _write_json(data: Any, target: str) -> None:
 
 
 def _say_notes(measurements: list[Measurement], machine: dict[str, Any] | None) -> None:
-    """Busy-machine and pairing warnings of the measurements (each once), and the machine."""
+    """Busy-machine, pairing and cluster warnings of the measurements (each once), and the
+    machine."""
     seen: list[str] = []
     busy = 0
     for m in measurements:
         if m.bench is not None and m.bench.load is not None and m.bench.load.busy:
             busy += 1
-        for text in m.comparison.warnings if m.comparison else []:
+        spread = m.bench.cluster if m.bench is not None else None
+        for text in (m.comparison.warnings if m.comparison else []) + (
+            spread.warnings if spread else []
+        ):
             if text not in seen:
                 seen.append(text)
     if busy:
@@ -194,6 +206,12 @@ def _say_notes(measurements: list[Measurement], machine: dict[str, Any] | None) 
     if machine:
         info = MachineInfo.from_json(machine)
         _say(f"measured on {info.label()} (machine {info.key})")
+
+
+def _say_cluster(measurement: Measurement) -> None:
+    note = cluster_note(measurement.bench) if measurement.bench is not None else None
+    if note:
+        _say(note)
 
 
 @contextmanager
@@ -210,17 +228,20 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     bench = _bench(args)
     quant = scheme_settings(args, engine=args.engine)
     settings = SensitivitySettings(tuple(args.schemes), not args.no_loo, quant)
+    cluster = cluster_settings(args)
     history = None if args.no_history else HistoryStore()
     with TqdmProgress() as bar, _resumable(history):
         model = open_model(args.source, progress=bar, trust_code=args.trust_code)
         dataset = open_dataset(args.data, limit=args.limit, progress=bar)
-        result = run_sensitivity(
-            model, dataset, history, units=_units(model, args), settings=settings, bench=bench,
-            progress=bar,
-        )  # fmt: skip
+        with cluster_executor(cluster, model, args) as executor:
+            result = run_sensitivity(
+                model, dataset, history, units=_units(model, args), settings=settings,
+                bench=bench, progress=bar, executor=executor,
+            )  # fmt: skip
     if result.calibration_ids:
         _say(f"static units calibrated on: {', '.join(result.calibration_ids)}")
     _say_notes([r.single for r in result.rows], result.machine)
+    _say_cluster(result.baseline)
     print(f"{model.source} on {len(result.ids)} utterances of {args.data}")
     print(format_sensitivity(result, worst=args.worst))
     if args.json:
@@ -246,17 +267,27 @@ def cmd_search(args: argparse.Namespace) -> int:
     )
     if args.plot and not args.plot.lower().endswith(".png"):
         raise DataError(f"--plot writes a PNG; give a file name ending in .png, not {args.plot}")
+    cluster = cluster_settings(args)
+    duels = settings.objective != "size" and settings.duel_rounds > 0
+    if cluster is not None and cluster.timing_node is not None and duels:
+        raise ClusterError(
+            "search times each candidate against the kept plan in this process, so its timing "
+            "sessions must run here too; drop --timing-node (or use --duel-rounds 0)"
+        )
     history = None if args.no_history else HistoryStore()
     with TqdmProgress() as bar, _resumable(history):
         model = open_model(args.source, progress=bar, trust_code=args.trust_code)
         dataset = open_dataset(args.data, limit=args.limit, progress=bar)
-        result = run_search(
-            model, dataset, settings, history, bench=bench, units=_units(model, args), progress=bar
-        )
+        with cluster_executor(cluster, model, args) as executor:
+            result = run_search(
+                model, dataset, settings, history, bench=bench, units=_units(model, args),
+                progress=bar, executor=executor,
+            )  # fmt: skip
     _say(f"calibration utterances: {', '.join(result.calibration_ids) or 'none needed'}")
     _say_notes(
         [result.evaluation, *[s.measurement for s in result.steps]], result.sensitivity.machine
     )
+    _say_cluster(result.evaluation)
     print(
         f"{model.source}: objective {settings.objective}, budget "
         f"{settings.max_wer_increase:+.2f} WER points; search split {len(result.sensitivity.ids)}"

@@ -249,11 +249,6 @@ def _result(
     machine: MachineInfo,
     session: str,
 ) -> BenchResult:
-    wer = compute_wer([(r.id, r.ref, r.hyp) for r in rows], settings.normalizer)
-    for row, score in zip(rows, wer.utterances, strict=True):
-        row.errors, row.ref_words = score.errors, score.ref_words
-    audio_seconds = sum(r.audio_seconds for r in rows)
-    encoder = sum(r.encoder_seconds or 0.0 for r in rows)
     plan = model.plan
     result = BenchResult(
         source=model.source,
@@ -261,15 +256,7 @@ def _result(
         scheme_summary=plan.summary() if plan is not None else {},
         engine=engine or torch.backends.quantized.engine,
         threads=torch.get_num_threads(),
-        n_utterances=len(rows),
-        audio_seconds=audio_seconds,
-        insertions=wer.insertions,
-        deletions=wer.deletions,
-        substitutions=wer.substitutions,
-        ref_words=wer.ref_words,
-        wer=wer.wer,
-        rtf=sum(r.seconds for r in rows) / audio_seconds,
-        rtf_encoder=encoder / audio_seconds if settings.encoder_rtf else None,
+        **row_figures(rows, settings),
         warmup=settings.warmup,
         repeats=settings.repeats,
         model_bytes=model_bytes(model.mods),
@@ -285,6 +272,33 @@ def _result(
         timing_session=session,
     )
     return with_wer_interval(result, settings.normalizer)
+
+
+def row_figures(rows: Sequence[UtteranceRow], settings: BenchSettings) -> dict[str, Any]:
+    """A result's counts, WER and RTFs from its rows (whose word counts it fills in).
+
+    WER and ``audio_seconds`` cover every row, the RTFs the timed rows only (NaN without any).
+    """
+    wer = compute_wer([(r.id, r.ref, r.hyp) for r in rows], settings.normalizer)
+    for row, score in zip(rows, wer.utterances, strict=True):
+        row.errors, row.ref_words = score.errors, score.ref_words
+    timed = [r for r in rows if r.timed]
+    timed_audio = sum(r.audio_seconds for r in timed)
+    encoder = sum(r.encoder_seconds or 0.0 for r in timed)
+    nan = float("nan")
+    return {
+        "n_utterances": len(rows),
+        "audio_seconds": sum(r.audio_seconds for r in rows),
+        "insertions": wer.insertions,
+        "deletions": wer.deletions,
+        "substitutions": wer.substitutions,
+        "ref_words": wer.ref_words,
+        "wer": wer.wer,
+        "rtf": sum(r.seconds for r in timed) / timed_audio if timed_audio else nan,
+        "rtf_encoder": (encoder / timed_audio if timed_audio else nan)
+        if settings.encoder_rtf
+        else None,
+    }
 
 
 def _measure(

@@ -21,7 +21,8 @@ from speechquant.core.data.datasets import (
     split_calibration,
 )
 from speechquant.core.errors import CalibrationError, DataError, SpeechquantWarning
-from speechquant.core.evaluation.bench import BenchSettings, benchmark, paired_benchmark
+from speechquant.core.evaluation.bench import BenchSettings
+from speechquant.core.evaluation.executor import LOCAL, PlanRun, SessionExecutor
 from speechquant.core.evaluation.history import HistoryStore, make_cache_key, new_group_id
 from speechquant.core.evaluation.results import BenchResult, compare, comparison_rows
 from speechquant.core.model.loaded import LoadedModel
@@ -70,15 +71,16 @@ def calibration_set(
     )
 
 
-def quantize_model(
+def calibration_waves(
     model: LoadedModel,
     plan: Plan,
     evaluated: Dataset | None,
     settings: BenchSettings,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
-) -> tuple[LoadedModel, list[str]]:
-    """Apply ``plan``, calibrating static entries on utterances outside ``evaluated``."""
+) -> tuple[list[torch.Tensor], list[str]]:
+    """The windows ``plan`` calibrates on and their utterance ids (none without static entries),
+    from utterances outside ``evaluated``."""
     waves: list[torch.Tensor] = []
     ids: list[str] = []
     if needs_calibration(plan):
@@ -95,13 +97,46 @@ def quantize_model(
             warnings.warn(
                 f"calibration item {item.id} skipped: {item.reason}",
                 SpeechquantWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
+    return waves, ids
+
+
+def quantize_model(
+    model: LoadedModel,
+    plan: Plan,
+    evaluated: Dataset | None,
+    settings: BenchSettings,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[LoadedModel, list[str]]:
+    """Apply ``plan``, calibrating static entries on utterances outside ``evaluated``."""
+    waves, ids = calibration_waves(model, plan, evaluated, settings, progress, cancel)
     variant = apply_plan(model, plan, waves, progress=progress, cancel=cancel)
     return variant, ids
 
 
-def baseline_key(model: LoadedModel, dataset: Dataset, settings: BenchSettings) -> str:
+def _plan_run(
+    model: LoadedModel,
+    plan: Plan,
+    waves: list[torch.Tensor],
+    ids: list[str],
+    progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+) -> PlanRun:
+    def build() -> LoadedModel:
+        return apply_plan(model, plan, waves, progress=progress, cancel=cancel)
+
+    return PlanRun(plan, build, ids, waves)
+
+
+def baseline_key(
+    model: LoadedModel,
+    dataset: Dataset,
+    settings: BenchSettings,
+    executor: SessionExecutor = LOCAL,
+) -> str:
+    data = dataset.first(settings.limit) if settings.limit is not None else dataset
     return make_cache_key(
         source=model.source,
         data=dataset.source,
@@ -112,6 +147,7 @@ def baseline_key(model: LoadedModel, dataset: Dataset, settings: BenchSettings) 
         normalizer=settings.normalizer,
         encoder_rtf=settings.encoder_rtf,
         torch=torch.__version__,
+        **executor.key_parts(data),
     )
 
 
@@ -125,12 +161,15 @@ def run_baseline(
     reuse: bool = True,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    executor: SessionExecutor | None = None,
 ) -> ExperimentResult:
     """The float model's figures, reused from history when the same run was made before.
 
     A reused baseline supplies WER and transcripts; its timings never pair with a new run's.
+    ``executor`` measures it (default: this process).
     """
-    key = baseline_key(model, dataset, settings)
+    executor = executor or LOCAL
+    key = baseline_key(model, dataset, settings, executor)
     if history is not None and reuse:
         cached = history.find_cached(key)
         if cached is not None:
@@ -141,7 +180,8 @@ def run_baseline(
                 model=model,
                 group_id=cached.meta.group_id or group_id,
             )
-    result = benchmark(model, dataset, settings, progress=progress, cancel=cancel)
+    float_run = PlanRun(None, lambda: model)
+    result = executor.measure([float_run], dataset, settings, progress, cancel)[0]
     run_id = None
     if history is not None:
         run_id = history.add_run(
@@ -164,6 +204,7 @@ def _store_session(
     group_id: str | None,
     kind: str,
     store_float: bool = True,
+    executor: SessionExecutor = LOCAL,
 ) -> list[ExperimentResult]:
     """Compare each plan of one timing session with its float model; store them (and the float
     model's result when ``store_float``); baseline first."""
@@ -183,7 +224,7 @@ def _store_session(
                 kind="baseline" if i == 0 else kind,
                 settings={**settings.to_dict(), "data": dataset.source, "calibration_ids": ids},
                 group_id=group_id,
-                cache_key=baseline_key(model, dataset, settings) if i == 0 else None,
+                cache_key=baseline_key(model, dataset, settings, executor) if i == 0 else None,
             )
         ids = calibration[i - 1] if i else []
         stored.append(ExperimentResult(result, run_id, ids, group_id=group_id))
@@ -202,23 +243,29 @@ def run_experiment(
     kind: str = "bench",
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    executor: SessionExecutor | None = None,
 ) -> ExperimentResult:
     """Quantize ``model`` by ``plan``, calibrate, benchmark it paired with the float model, record it.
 
     The result's ``comparison`` holds ΔWER and the speed-ups against the float model timed in
     the same session (its ``baseline_started_at``); only the plan's result is stored.
+    ``executor`` runs the session (default: this process); ``model`` of the result is the variant
+    when it was built here.
     """
+    executor = executor or LOCAL
     evaluated = dataset.first(settings.limit) if settings.limit is not None else dataset
-    variant, calib_ids = quantize_model(model, plan, evaluated, settings, progress, cancel)
-    results = paired_benchmark(
-        [model, variant], evaluated, settings, progress=progress, cancel=cancel
+    waves, calib_ids = calibration_waves(model, plan, evaluated, settings, progress, cancel)
+    run = _plan_run(model, plan, waves, calib_ids, progress, cancel)
+    results = executor.measure(
+        [PlanRun(None, lambda: model), run], evaluated, settings, progress, cancel
     )
     group = group_id or new_group_id()
     stored = _store_session(
-        model, dataset, settings, history, results, [calib_ids], group, kind, store_float=False
-    )
+        model, dataset, settings, history, results, [calib_ids], group, kind,
+        store_float=False, executor=executor,
+    )  # fmt: skip
     experiment = stored[1]
-    experiment.model = variant
+    experiment.model = run.built
     return experiment
 
 
@@ -231,30 +278,38 @@ def run_compare(
     *,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    executor: SessionExecutor | None = None,
 ) -> list[ExperimentResult]:
     """The float model and each plan timed together in one session, stored as one compare group.
 
-    All variants are built first and kept in memory while they are timed utterance by utterance.
+    All variants are built first and kept in memory while they are timed utterance by utterance
+    (``executor``: where the session runs, default this process). Plans that calibrate share
+    one load of the calibration utterances.
     """
+    executor = executor or LOCAL
     evaluated = dataset.first(settings.limit) if settings.limit is not None else dataset
-    variants: list[LoadedModel] = []
-    calibration: list[list[str]] = []
+    runs = [PlanRun(None, lambda: model)]
+    loaded: tuple[list[torch.Tensor], list[str]] | None = None
     for plan in plans:
-        variant, calib_ids = quantize_model(model, plan, evaluated, settings, progress, cancel)
-        variants.append(variant)
-        calibration.append(calib_ids)
-    results = paired_benchmark(
-        [model, *variants], evaluated, settings, progress=progress, cancel=cancel
-    )
+        waves: list[torch.Tensor] = []
+        ids: list[str] = []
+        if needs_calibration(plan):
+            if loaded is None:
+                loaded = calibration_waves(model, plan, evaluated, settings, progress, cancel)
+            waves, ids = loaded
+        runs.append(_plan_run(model, plan, waves, list(ids), progress, cancel))
+    results = executor.measure(runs, evaluated, settings, progress, cancel)
     return _store_session(
-        model, dataset, settings, history, results, calibration, new_group_id(), "compare"
-    )
+        model, dataset, settings, history, results, [r.calibration_ids for r in runs[1:]],
+        new_group_id(), "compare", executor=executor,
+    )  # fmt: skip
 
 
 __all__ = [
     "ExperimentResult",
     "baseline_key",
     "calibration_set",
+    "calibration_waves",
     "comparison_rows",
     "needs_calibration",
     "quantize_model",

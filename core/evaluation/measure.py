@@ -7,8 +7,9 @@ plan's entries and quantization settings and (for static plans) the calibration 
 Asking again for the same measurement returns the stored one, so an interrupted analysis resumes
 where it stopped.
 
-Every plan is timed together with the float model (:func:`~.bench.paired_benchmark`), so its
-speed-ups come from one session; the float baseline (from the history when stored) supplies the
+Every plan is timed together with the float model in one session (by the measurer's executor,
+:mod:`.executor`: :func:`~.bench.paired_benchmark` in this process unless a cluster is given), so
+its speed-ups come from one session; the float baseline (from the history when stored) supplies the
 WER and transcripts that ΔWER is counted against. A stored measurement keeps the speed-ups of its
 own session when it was timed on this machine.
 """
@@ -21,13 +22,13 @@ from dataclasses import asdict, replace
 import torch
 
 from speechquant.core.data.datasets import Dataset, iter_loaded
-from speechquant.core.evaluation.bench import BenchSettings, paired_benchmark, timing_order
+from speechquant.core.evaluation.bench import BenchSettings, timing_order
+from speechquant.core.evaluation.executor import LOCAL, PlanRun, SessionExecutor
 from speechquant.core.evaluation.experiment import calibration_set, needs_calibration, run_baseline
 from speechquant.core.evaluation.history import HistoryStore, make_cache_key
 from speechquant.core.evaluation.measurement import OBJECTIVES, Measurement, UtteranceChange
 from speechquant.core.evaluation.results import BenchResult, Comparison, compare, utterance_counts
 from speechquant.core.evaluation.stats import SpeedUp, speedup_interval
-from speechquant.core.machine import this_machine
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import CancelToken, ProgressCallback, check, report
 from speechquant.core.quantization.apply import apply_plan, set_engine
@@ -39,6 +40,7 @@ class PlanMeasurer:
 
     Static plans calibrate on ``calib_n`` utterances outside ``exclude`` (default: outside
     ``dataset``), chosen by :func:`~.experiment.calibration_set`, loaded once and shared.
+    ``executor`` runs each timing session (default: this process).
     """
 
     def __init__(
@@ -52,8 +54,10 @@ class PlanMeasurer:
         kind: str = "sensitivity",
         group_id: str | None = None,
         reuse: bool = True,
+        executor: SessionExecutor | None = None,
     ) -> None:
         self.model = model
+        self.executor = executor or LOCAL
         self.dataset = dataset
         self.bench = replace(bench, limit=None)
         self.history = history
@@ -109,6 +113,7 @@ class PlanMeasurer:
             entries=dict(sorted(plan.entries.items())),
             quant=asdict(plan.settings),
             calibration=calibration,
+            **self.executor.key_parts(self.dataset),
         )
 
     def baseline(
@@ -125,6 +130,7 @@ class PlanMeasurer:
                 reuse=self.reuse,
                 progress=progress,
                 cancel=cancel,
+                executor=self.executor,
             )
             result = experiment.bench
             self._base_scores = {
@@ -142,7 +148,7 @@ class PlanMeasurer:
 
     def _machine_key(self) -> str:
         if self._machine is None:
-            self._machine = this_machine().key
+            self._machine = self.executor.timing_machine().key
         return self._machine
 
     def measure(
@@ -186,10 +192,9 @@ class PlanMeasurer:
             found.cached, found.run_id = True, cached.meta.id
             self._memo[key] = found
             return found
-        waves = self._waves_for(plan, progress, cancel)
-        variant = self.variant(plan, progress, cancel)
-        float_side, result = paired_benchmark(
-            [self.model, variant], self.dataset, self.bench, progress=progress, cancel=cancel
+        run = self._run(plan, progress, cancel)
+        float_side, result = self.executor.measure(
+            [PlanRun(None, lambda: self.model), run], self.dataset, self.bench, progress, cancel
         )
         comparison = compare(
             base.bench, result, timing_base=float_side, normalizer=self.bench.normalizer
@@ -212,7 +217,7 @@ class PlanMeasurer:
                 kind=self.kind,
                 settings={
                     **self.bench.to_dict(),
-                    "calibration_ids": self.calibration_ids() if waves else [],
+                    "calibration_ids": run.calibration_ids,
                     "label": label,
                     "mode": kind,
                     "unit": unit,
@@ -226,6 +231,29 @@ class PlanMeasurer:
         found.run_id = run_id
         self._memo[key] = found
         return found
+
+    def _run(
+        self, plan: Plan, progress: ProgressCallback | None, cancel: CancelToken | None
+    ) -> PlanRun:
+        waves = self._waves_for(plan, progress, cancel)
+        ids = self.calibration_ids() if waves else []
+        return PlanRun(plan, lambda: self.variant(plan, progress, cancel), ids, waves)
+
+    def prefetch(self, plans: list[Plan], cancel: CancelToken | None = None) -> None:
+        """Tell the executor which plans :meth:`measure` will be asked for (a cluster queues
+        them all at once); plans already measured or stored in the history are left out."""
+        if not self.executor.queues_ahead:
+            return
+        runs = []
+        for plan in plans:
+            if plan.is_float():
+                continue
+            key = self.key(plan)
+            stored = self.history.find_cached(key) if self.history and self.reuse else None
+            if key not in self._memo and stored is None:
+                runs.append(self._run(plan, None, cancel))
+        if runs:
+            self.executor.prefetch(runs, self.dataset, self.bench)
 
     def variant(
         self,

@@ -25,7 +25,11 @@ from speechquant.core.machine import MachineInfo
 
 @dataclass
 class UtteranceRow:
-    """One utterance as measured: texts, times, and its word counts after normalization."""
+    """One utterance as measured: texts, times, and its word counts after normalization.
+
+    ``timed`` is False for an utterance transcribed outside the timing session (on a cluster
+    worker): its ``seconds`` is 0.0 and ``encoder_seconds`` None, and no RTF or speed-up uses it.
+    """
 
     id: str
     ref: str
@@ -37,10 +41,13 @@ class UtteranceRow:
     ref_words: int | None = None
     #: The windows (start, end seconds) long audio was transcribed in; None for one window.
     chunks: list[list[float]] | None = None
+    timed: bool = True
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         keep = (*_UTTERANCE_BASE, "chunks")
+        if self.timed:
+            del data["timed"]  # written only when False: older results load as timed
         return {k: v for k, v in data.items() if v is not None or k in keep}
 
     @classmethod
@@ -55,6 +62,7 @@ class UtteranceRow:
             errors=_opt_int(data.get("errors")),
             ref_words=_opt_int(data.get("ref_words")),
             chunks=data.get("chunks"),
+            timed=bool(data.get("timed", True)),
         )
 
 
@@ -100,8 +108,44 @@ class Comparison:
 
 
 @dataclass
+class ClusterInfo:
+    """Where a cluster result was transcribed and timed.
+
+    Every utterance was transcribed by ``workers`` worker actors on ``nodes``, in ``shards``
+    shards of ``shard_size``; the timing session ran on ``timing_node`` (``driver``: the
+    process that ran the command, else the Ray resource label) on host ``timing_host``, over
+    ``n_timed`` utterances. ``warnings`` hold what a reader must know (e.g. transcripts of the
+    timing node that differ from the workers').
+    """
+
+    address: str
+    workers: int
+    worker_threads: int
+    shard_size: int
+    shards: int
+    nodes: list[str]
+    timing_node: str
+    timing_host: str
+    n_timed: int
+    workers_replaced: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ClusterInfo:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
 class BenchResult:
-    """One model measured on one dataset (the ``bench --json`` object)."""
+    """One model measured on one dataset (the ``bench --json`` object).
+
+    ``rtf`` and ``rtf_encoder`` are over the timed utterances (all of them, except on a cluster,
+    where ``cluster.n_timed`` were timed on one node); ``audio_seconds`` and the WER over all.
+    """
 
     source: str
     plan: dict[str, Any] | None
@@ -133,6 +177,8 @@ class BenchResult:
     timing_session: str | None = None
     """Shared by the results timed together, utterance by utterance, in one process."""
     comparison: Comparison | None = None
+    cluster: ClusterInfo | None = None
+    """Set on results of a cluster run (the key is absent from other results' JSON)."""
 
     @property
     def name(self) -> str:
@@ -148,7 +194,9 @@ class BenchResult:
             value = getattr(self, f.name)
             if f.name == "utterances":
                 value = [u.to_json() for u in value]
-            elif isinstance(value, (MachineInfo, LoadReport, Comparison)):
+            elif f.name == "cluster" and value is None:
+                continue
+            elif isinstance(value, (MachineInfo, LoadReport, Comparison, ClusterInfo)):
                 value = value.to_json()
             data[f.name] = value
         return data
@@ -169,10 +217,12 @@ class BenchResult:
         values["machine"] = MachineInfo.from_json(machine) if machine else None
         values["load"] = LoadReport.from_json(load) if load else None
         values["comparison"] = Comparison.from_json(comparison) if comparison else None
+        cluster = data.get("cluster")
+        values["cluster"] = ClusterInfo.from_json(cluster) if cluster else None
         return cls(**values)
 
 
-_OPTIONAL = {"wer_ci", "machine", "load", "timing_session", "comparison"}
+_OPTIONAL = {"wer_ci", "machine", "load", "timing_session", "comparison", "cluster"}
 
 
 @dataclass(frozen=True)
@@ -281,6 +331,9 @@ def compare(
         stored = result.comparison  # paired against the float model in its own session
     speed: tuple[float | None, list[float] | None, float | None, list[float] | None, bool] | None
     speed = _speedups(timing, result) if paired else None
+    if paired and speed is None:
+        paired = False
+        notes.append("no utterance was timed for both: no speed-up is computed")
     if speed is None and stored is not None and stored.paired:
         speed = (stored.speedup, stored.speedup_ci, stored.speedup_encoder,
                  stored.speedup_encoder_ci, stored.significant_speed)  # fmt: skip
@@ -311,9 +364,12 @@ def compare(
 
 def _speedups(
     base: BenchResult, result: BenchResult
-) -> tuple[float, list[float], float | None, list[float] | None, bool]:
-    by_id = {u.id: u for u in base.utterances}
-    pairs = [(by_id[u.id], u) for u in result.utterances if u.id in by_id]
+) -> tuple[float, list[float], float | None, list[float] | None, bool] | None:
+    """Speed-ups over the utterances both timed (None when there is none)."""
+    by_id = {u.id: u for u in base.utterances if u.timed}
+    pairs = [(by_id[u.id], u) for u in result.utterances if u.timed and u.id in by_id]
+    if not pairs:
+        return None
     end = speedup_interval([b.seconds for b, _ in pairs], [u.seconds for _, u in pairs])
     encoder = encoder_ci = None
     if all(b.encoder_seconds and u.encoder_seconds for b, u in pairs):

@@ -78,11 +78,14 @@ def format_comparison(results: Sequence[BenchResult]) -> str:
 
 
 def trust_notes(results: Sequence[BenchResult]) -> list[str]:
-    """Warnings a reader must see: busy machine, unpaired or cross-machine comparisons."""
+    """Warnings a reader must see: busy machine, unpaired or cross-machine comparisons, and a
+    cluster's timing node transcribing differently from its workers."""
     notes: list[str] = []
     for result in results:
-        for text in (result.load.warnings if result.load else []) + (
-            result.comparison.warnings if result.comparison else []
+        for text in (
+            (result.load.warnings if result.load else [])
+            + (result.comparison.warnings if result.comparison else [])
+            + (result.cluster.warnings if result.cluster else [])
         ):
             if text not in notes:
                 notes.append(text)

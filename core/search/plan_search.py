@@ -20,6 +20,7 @@ import torch
 from speechquant.core.data.datasets import Dataset
 from speechquant.core.errors import DataError, PlanError
 from speechquant.core.evaluation.bench import BenchSettings
+from speechquant.core.evaluation.executor import SessionExecutor
 from speechquant.core.evaluation.history import HistoryStore, new_group_id
 from speechquant.core.evaluation.measure import OBJECTIVES, Measurement, PlanMeasurer
 from speechquant.core.evaluation.pareto import pareto_front
@@ -266,12 +267,14 @@ def run_search(
     on_step: Callable[[SearchStep], None] | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    executor: SessionExecutor | None = None,
 ) -> SearchResult:
     """Search per-unit schemes and the engine for the best plan within the budget (see ALGORITHM).
 
     ``dataset`` is split by :func:`make_splits`; every measurement goes through the history
     (cached and resumable like :func:`~.sensitivity.run_sensitivity`). ``on_step`` gets each plan
     tried as soon as it is measured (its ``accepted`` flag may change later in the search).
+    ``executor`` runs the measurements' sessions; duels against the kept plan run here.
     """
     bench = replace(bench or BenchSettings(), limit=None)
     tree = build_tree(model.mods)
@@ -282,8 +285,9 @@ def run_search(
     splits = make_splits(dataset, settings.search_n, settings.eval_n, bench, calibrate)
     group = new_group_id()
     measurer = PlanMeasurer(
-        model, splits.search, bench, history, exclude=splits.union, kind="search", group_id=group
-    )
+        model, splits.search, bench, history, exclude=splits.union, kind="search",
+        group_id=group, executor=executor,
+    )  # fmt: skip
     quant = [replace(settings.quant, engine=e) for e in settings.engines]
     sens = run_sensitivity(
         model,
@@ -379,7 +383,9 @@ def run_search(
     report(progress, len(steps), len(steps), "search")
     measurer.release()
     best_plan = replace(current.measurement.plan or Plan(), name=f"search-{settings.objective}")
-    evaluator = PlanMeasurer(model, splits.evaluation, bench, history, exclude=splits.union)
+    evaluator = PlanMeasurer(
+        model, splits.evaluation, bench, history, exclude=splits.union, executor=executor
+    )
     evaluator.kind, evaluator.group_id = "search", group
     evaluation_baseline = evaluator.baseline(progress, cancel)
     evaluation = evaluator.measure(

@@ -22,6 +22,7 @@ import torch
 from speechquant.core.data.datasets import Dataset
 from speechquant.core.errors import PlanError
 from speechquant.core.evaluation.bench import BenchSettings
+from speechquant.core.evaluation.executor import SessionExecutor
 from speechquant.core.evaluation.experiment import needs_calibration
 from speechquant.core.evaluation.history import HistoryStore, new_group_id
 from speechquant.core.evaluation.measure import Measurement, PlanMeasurer
@@ -32,7 +33,6 @@ from speechquant.core.evaluation.tables import (
     speedup_text,
     words_note,
 )
-from speechquant.core.machine import this_machine
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import CancelToken, ProgressCallback, check, report
 from speechquant.core.quantization.plan import Plan
@@ -166,14 +166,16 @@ def run_sensitivity(
     on_measurement: Callable[[Measurement], None] | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    executor: SessionExecutor | None = None,
 ) -> SensitivityResult:
     """Measure every unit × scheme on ``dataset`` (all of it; apply a limit beforehand).
 
     ``units`` defaults to :func:`~.units.default_units`. Static units calibrate on utterances
     outside ``dataset``; pass a ``measurer`` to share its utterances, calibration and cache (plan
     search does). ``on_measurement`` gets the baseline and then each measurement as it finishes
-    (a GUI fills its table with it). Raises :class:`~.errors.Cancelled` when ``cancel`` is set;
-    what finished is kept in ``history``.
+    (a GUI fills its table with it). ``executor`` runs the timing sessions (default: this
+    process; a given ``measurer`` brings its own). Raises :class:`~.errors.Cancelled` when
+    ``cancel`` is set; what finished is kept in ``history``.
     """
     settings = settings or SensitivitySettings()
     bench = bench or BenchSettings()
@@ -185,7 +187,9 @@ def run_sensitivity(
             f"none of the schemes {', '.join(settings.schemes)} applies to any unit of this model"
         )
     if measurer is None:
-        measurer = PlanMeasurer(model, dataset, bench, history, group_id=new_group_id())
+        measurer = PlanMeasurer(
+            model, dataset, bench, history, group_id=new_group_id(), executor=executor
+        )
     schemes = [s for s in settings.schemes if any(s in u.schemes for u in chosen)]
     jobs = sensitivity_jobs(chosen, schemes, settings.quant, settings.leave_one_out)
     total = len(jobs) + 1
@@ -195,6 +199,7 @@ def run_sensitivity(
     baseline = measurer.baseline(progress, cancel)
     if on_measurement is not None:
         on_measurement(baseline)
+    measurer.prefetch([job.plan for job in jobs], cancel)
     done: dict[tuple[str, str | None, str], Measurement] = {}
     for i, job in enumerate(jobs, start=1):
         check(cancel)
@@ -238,7 +243,7 @@ def run_sensitivity(
         computed=measurer.computed,
         reused=measurer.reused,
         group_id=measurer.group_id,
-        machine=this_machine(torch.get_num_threads()).to_json(),
+        machine=measurer.executor.timing_machine(torch.get_num_threads()).to_json(),
     )
 
 
