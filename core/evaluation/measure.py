@@ -241,16 +241,19 @@ class PlanMeasurer:
 
     def prefetch(self, plans: list[Plan], cancel: CancelToken | None = None) -> None:
         """Tell the executor which plans :meth:`measure` will be asked for (a cluster queues
-        them all at once); plans already measured or stored in the history are left out."""
+        them all at once); plans already measured, stored in the history or announced under
+        another name (the same entries, e.g. a leave-one-out plan equal to a single) are left out."""
         if not self.executor.queues_ahead:
             return
         runs = []
+        seen = set(self._memo)
         for plan in plans:
-            if plan.is_float():
-                continue
             key = self.key(plan)
+            if plan.is_float() or key in seen:
+                continue
+            seen.add(key)
             stored = self.history.find_cached(key) if self.history and self.reuse else None
-            if key not in self._memo and stored is None:
+            if stored is None:
                 runs.append(self._run(plan, None, cancel))
         if runs:
             self.executor.prefetch(runs, self.dataset, self.bench)
