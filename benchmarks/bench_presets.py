@@ -60,16 +60,16 @@ def speech_like(seconds: float, seed: int) -> torch.Tensor:
     )
 
 
-def compare_seq2seq(model, limit: int, repeats: int, threads: int) -> None:
-    """Float and every applicable preset, paired on the demo speech (see the module docstring)."""
+def compare_seq2seq(model, presets: list[str], limit: int, repeats: int, threads: int) -> None:
+    """Float and each applicable preset, paired on the demo speech (see the module docstring)."""
     tree = build_tree(model.mods)
     plans = []
-    for name in ("tutorial", "all-dynamic", "bf16"):
+    for name in presets:
         try:
             plans.append(make_preset(name, tree))
         except PlanError as exc:
             print(f"{name}: skipped ({exc})")
-    settings = BenchSettings(limit=limit, warmup=1, repeats=repeats, threads=threads, calib_n=4)
+    settings = BenchSettings(limit=limit, warmup=1, repeats=repeats, threads=threads, calib_n=2)
     results = [e.bench for e in run_compare(model, plans, open_dataset("demo"), settings, None)]
     first = results[0]
     machine = first.machine.label() if first.machine else "unknown machine"
@@ -88,14 +88,20 @@ def main() -> None:
     parser.add_argument("--source", default="replica:wav2vec2-large")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--repeats", type=int, help="timed repeats (default 5; 1 per utterance)")
-    parser.add_argument("--limit", type=int, default=6, help="demo utterances (encoder-decoders)")
+    parser.add_argument("--limit", type=int, default=4, help="demo utterances (encoder-decoders)")
+    parser.add_argument(
+        "--presets",
+        default="tutorial,all-dynamic,bf16",
+        help="comma-separated presets timed against float (encoder-decoders)",
+    )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     model = open_model(args.source)
     if model.interface == "EncoderDecoderASR":
-        compare_seq2seq(model, args.limit, args.repeats or 1, args.threads)
+        presets = [p for p in args.presets.split(",") if p]
+        compare_seq2seq(model, presets, args.limit, args.repeats or 1, args.threads)
         return
     args.repeats = args.repeats or 5
     tree = build_tree(model.mods)

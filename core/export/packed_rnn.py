@@ -11,6 +11,7 @@ layers compute exactly what the exported ones did.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +23,7 @@ from speechquant.core.errors import ExportError
 INFIX = "._packed_rnn."
 
 
-def _recurrent(mods: nn.Module) -> dict[str, nn.Module]:
+def _recurrent(mods: nn.Module) -> dict[str, Any]:
     from torch.ao.nn.quantized.dynamic.modules.rnn import RNNBase, RNNCellBase
 
     return {
@@ -61,7 +62,7 @@ def packed_state(mods: nn.Module, state: Mapping[str, Any], origin: str) -> Any:
     """
     from torch.ao.nn.quantized.dynamic.modules.rnn import RNNBase
 
-    result: Any = type(state)(state)
+    result: Any = OrderedDict(state)
     meta = getattr(state, "_metadata", None)
     if meta is not None:
         result._metadata = meta

@@ -72,6 +72,7 @@ class Bf16Wrapper(nn.Module):
             return super().__getattr__(name)
         except AttributeError:
             inner = self._modules["module"]
+            assert inner is not None
             value = getattr(inner, name)
             return _in_bf16(value) if _entry_method(inner, name, value) else value
 
