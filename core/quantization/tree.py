@@ -98,6 +98,7 @@ def _packed_bytes(module: nn.Module, recurse: bool) -> int:
     total = 0
     modules = module.modules() if recurse else iter([module])
     for m in modules:
+        total += _packed_rnn_bytes(m)
         packed = getattr(m, "_packed_params", None)
         if packed is None or not hasattr(packed, "_weight_bias"):
             continue
@@ -109,6 +110,24 @@ def _packed_bytes(module: nn.Module, recurse: bool) -> int:
         if bias is not None:
             total += bias.numel() * bias.element_size()
     return total
+
+
+def _packed_rnn_bytes(module: nn.Module) -> int:
+    """Bytes of a dynamically quantized LSTM/GRU (or cell): weights int8 or float16, biases float32."""
+    import torch
+    from torch.ao.nn.quantized.dynamic.modules.rnn import RNNBase, RNNCellBase
+
+    if not isinstance(module, (RNNBase, RNNCellBase)):
+        return 0
+    dtype = getattr(module, "dtype", None) if isinstance(module, RNNBase) else module.weight_dtype
+    unpacked = module._weight_bias()
+    total = sum(
+        t.numel() * (2 if dtype == torch.float16 else t.element_size())
+        for t in unpacked["weight"].values()
+    )
+    return total + sum(
+        t.numel() * t.element_size() for t in unpacked["bias"].values() if t is not None
+    )
 
 
 def _head_verdicts(schemes: list[Scheme]) -> dict[str, Verdict]:

@@ -68,6 +68,20 @@ def test_dynamic_lstm_and_gru_become_quantized_modules(crdnn_tiny):
     assert not torch.equal(variant.encode(wav), crdnn_tiny.encode(wav))
 
 
+@pytest.mark.parametrize(("dtype", "weight_bytes"), [("qint8", 1), ("float16", 2)])
+def test_quantized_lstm_and_gru_bytes_count_their_packed_weights(crdnn_tiny, dtype, weight_bytes):
+    plan = Plan(
+        {"encoder.model.RNN": "dynamic", "decoder.dec.rnn": "dynamic"},
+        QuantSettings(dynamic_dtype=dtype),
+    )
+    tree = build_tree(apply_plan(crdnn_tiny, plan).mods)
+    for path in ("encoder.model.RNN.rnn", "decoder.dec.rnn.rnn_cells.0"):
+        float_rnn = crdnn_tiny.mods.get_submodule(path)
+        weights = sum(p.numel() for n, p in float_rnn.named_parameters() if n.startswith("weight"))
+        biases = sum(p.numel() for n, p in float_rnn.named_parameters() if n.startswith("bias"))
+        assert tree[path].total_bytes == weights * weight_bytes + biases * 4
+
+
 def test_float16_dynamic_lstm(crdnn_tiny):
     wav = fixed_waves(1, 1.0, seed=3)[0]
     plan = Plan({"encoder.model.RNN": "dynamic"}, QuantSettings(dynamic_dtype="float16"))
