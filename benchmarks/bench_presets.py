@@ -76,7 +76,7 @@ def compare_seq2seq(model, presets: list[str], limit: int, repeats: int, threads
     load = first.load.to_json() if first.load else "-"
     print(
         f"{model.source} on {first.n_utterances} demo utterances ({first.audio_seconds:.0f} s), "
-        f"{machine}, {threads} threads, {repeats} timed repeat(s) per utterance; load during the "
+        f"{machine}, {repeats} timed repeat(s) per utterance; load during the "
         f"run: {load}"
     )
     print(format_comparison(results))
