@@ -17,6 +17,10 @@ BUILTINS = (
     "replica:wav2vec2-tiny",
     "replica:wav2vec2-base",
     "replica:wav2vec2-large",
+    "replica:crdnn-tiny",
+    "replica:crdnn",
+    "replica:conformer-tiny",
+    "replica:conformer",
 )
 HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -27,6 +31,12 @@ def resolve_builtin(source: str, progress: ProgressCallback | None = None) -> Pa
         from speechquant.core.model.replicas import build_replica
 
         return build_replica(source.removeprefix("replica:wav2vec2-"), progress=progress)
+    if source.startswith("replica:"):
+        from speechquant.core.model.seq2seq_replicas import build_seq2seq_replica, seq2seq_names
+
+        name = source.removeprefix("replica:")
+        if name in seq2seq_names():
+            return build_seq2seq_replica(name, progress=progress)
     if source == "demo:whisper-tiny-en":
         from speechquant.core.model.demo_whisper import build_demo_whisper
 

@@ -40,6 +40,22 @@ def tiny_model():
     return open_model("replica:wav2vec2-tiny")
 
 
+@pytest.fixture(scope="session")
+def crdnn_tiny():
+    """The tiny CRDNN replica (EncoderDecoderASR: LSTM encoder, GRU decoder, RNN LM), loaded once."""
+    from speechquant.core.sources import open_model
+
+    return open_model("replica:crdnn-tiny")
+
+
+@pytest.fixture(scope="session")
+def conformer_tiny():
+    """The tiny conformer replica (EncoderDecoderASR: conformer, transformer decoder, CTC + LM)."""
+    from speechquant.core.sources import open_model
+
+    return open_model("replica:conformer-tiny")
+
+
 SENTENCE = "Please call Stella and ask her to bring these things with her from the store."
 
 

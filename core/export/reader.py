@@ -17,7 +17,7 @@ import yaml
 from torch import nn
 
 from speechquant.core.errors import ExportError, PlanError, SourceError, SpeechquantWarning
-from speechquant.core.export import safety
+from speechquant.core.export import packed_rnn, safety
 from speechquant.core.export.meta import assign_state, meta_tensors, parameters_on_meta
 from speechquant.core.export.safety import (
     BACKBONE_DIR,
@@ -219,15 +219,20 @@ def build_skeleton(
 
 def _load_loadables(folder: Path, hparams: dict[str, Any], meta: dict[str, Any]) -> None:
     from sentencepiece import SentencePieceProcessor
+    from speechbrain.processing.features import InputNormalization
     from speechbrain.utils.parameter_transfer import Pretrainer
 
     pretrainer = hparams.get("pretrainer")
     for name, rel in meta["loadables"].items():
         obj = pretrainer.loadables.get(name) if isinstance(pretrainer, Pretrainer) else None
+        if isinstance(obj, InputNormalization):
+            state = safety.read_normalizer_statistics(folder / rel, str(folder / rel))
+            obj._load_statistics_dict(state)
+            continue
         if pretrainer is None or not isinstance(obj, SentencePieceProcessor):
             raise ExportError(
                 f"{folder / METADATA} lists the loadable '{name}', which {HPARAMS} does not define "
-                "as a sentencepiece tokenizer; re-export the model"
+                "as a sentencepiece tokenizer or an input normalizer; re-export the model"
             )
         obj.load(str(folder / rel))
         pretrainer.paths[name] = str(folder / rel)
@@ -296,7 +301,7 @@ def _with_aliases(mods: nn.Module, state: Mapping[str, Any]) -> dict[str, Any]:
 
 def load_state(folder: Path, mods: nn.Module, state: Mapping[str, Any]) -> None:
     path = folder / STATE_FILE
-    state = _with_aliases(mods, state)
+    state = _with_aliases(mods, packed_rnn.packed_state(mods, state, str(path)))
     try:
         result = assign_state(mods, state)
     except Exception as exc:

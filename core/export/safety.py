@@ -28,6 +28,33 @@ STATE_FILE = "quantized_state.pt"
 HPARAMS = "hyperparams.yaml"
 BACKBONE_DIR = "backbone"
 
+#: What SpeechBrain's attentional encoder-decoder models are built of: features and their
+#: normalization, CRDNN and conformer/transformer encoders, RNN and transformer decoders and
+#: language models, and the beam searchers with their scorers. Every one builds its parameters
+#: from sizes alone, so an export's skeleton is made without float weights.
+SEQ2SEQ_CALLABLES = (
+    "speechbrain.lobes.features.Fbank",
+    "speechbrain.processing.features.InputNormalization",
+    "speechbrain.lobes.models.CRDNN.CRDNN",
+    "speechbrain.lobes.models.RNNLM.RNNLM",
+    "speechbrain.lobes.models.convolution.ConvolutionFrontEnd",
+    "speechbrain.lobes.models.transformer.TransformerASR.TransformerASR",
+    "speechbrain.lobes.models.transformer.TransformerASR.EncoderWrapper",
+    "speechbrain.lobes.models.transformer.TransformerLM.TransformerLM",
+    "speechbrain.nnet.RNN.LSTM",
+    "speechbrain.nnet.RNN.GRU",
+    "speechbrain.nnet.RNN.AttentionalRNNDecoder",
+    "speechbrain.nnet.embedding.Embedding",
+    "speechbrain.decoders.S2SRNNBeamSearcher",
+    "speechbrain.decoders.seq2seq.S2SRNNBeamSearcher",
+    "speechbrain.decoders.S2STransformerBeamSearcher",
+    "speechbrain.decoders.seq2seq.S2STransformerBeamSearcher",
+    "speechbrain.decoders.scorer.ScorerBuilder",
+    "speechbrain.decoders.scorer.CTCScorer",
+    "speechbrain.decoders.scorer.RNNLMScorer",
+    "speechbrain.decoders.scorer.TransformerLMScorer",
+    "speechbrain.decoders.scorer.CoverageScorer",
+)
 #: Classes and functions an export's hyperparams.yaml may construct (``!new:``) or name (``!name:``).
 ALLOWED_CALLABLES = frozenset(
     {
@@ -45,8 +72,10 @@ ALLOWED_CALLABLES = frozenset(
         "torch.nn.ReLU",
         "torch.nn.GELU",
         "torch.nn.Dropout",
+        "torch.nn.LogSoftmax",
         "torch.nn.ModuleList",
         "sentencepiece.SentencePieceProcessor",
+        *SEQ2SEQ_CALLABLES,
     }
 )
 #: Hugging Face backbone lobes -> (skeleton class built from config only, keyword arguments allowed).
@@ -201,6 +230,52 @@ def safe_relative(name: Any, origin: str) -> PurePosixPath:
     if path is None or not path.parts or not all(_SAFE_PART.match(p) for p in path.parts):
         raise ExportError(f"{origin} names the file {name!r}, which is not inside the export")
     return path
+
+
+def normalizer_statistics(normalizer: Any) -> dict[str, Any]:
+    """An ``InputNormalization``'s running statistics (not in its state_dict) as plain data."""
+    import torch
+
+    mean, std = normalizer.glob_mean, normalizer.glob_std
+    if not (isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor)) or mean.numel() == 0:
+        raise ExportError(
+            "the model's input normalizer has no statistics (it was never loaded or trained); "
+            "open the model from a folder with its normalizer.ckpt"
+        )
+    return {
+        "count": int(normalizer.count),
+        "glob_mean": mean.detach().clone(),
+        "glob_std": std.detach().clone(),
+    }
+
+
+def read_normalizer_statistics(path: Path, origin: str) -> dict[str, Any]:
+    """Statistics written by :func:`normalizer_statistics`, read as tensors only and checked."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        raise ExportError(
+            f"{origin} holds more than normalizer statistics and was refused; re-export the model"
+        ) from None
+    ok = (
+        isinstance(state, dict)
+        and set(state) == {"count", "glob_mean", "glob_std"}
+        and isinstance(state["count"], int)
+        and not isinstance(state["count"], bool)
+        and all(isinstance(state[k], torch.Tensor) for k in ("glob_mean", "glob_std"))
+    )
+    if (
+        not ok
+        or state["glob_mean"].shape != state["glob_std"].shape
+        or state["glob_mean"].ndim != 1
+    ):
+        raise ExportError(
+            f"{origin} is not an input normalizer's statistics (count, glob_mean, glob_std of one "
+            "shape); re-export the model"
+        )
+    return dict(state)
 
 
 def sha256_file(path: Path) -> str:

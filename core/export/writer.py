@@ -16,7 +16,7 @@ import yaml
 from torch import nn
 
 from speechquant.core.errors import ExportError
-from speechquant.core.export import reader, safety
+from speechquant.core.export import packed_rnn, reader, safety
 from speechquant.core.export.loader import is_export_folder
 from speechquant.core.export.reader import ExportVersionWarning
 from speechquant.core.export.safety import (
@@ -33,6 +33,7 @@ from speechquant.core.paths import building_folder
 from speechquant.core.progress import ProgressCallback, report
 from speechquant.core.quantization.apply import apply_plan
 from speechquant.core.quantization.plan import Plan
+from speechquant.core.quantization.scorers import scorer_modules
 
 __all__ = [
     "FORMAT",
@@ -102,17 +103,19 @@ def export_model(
     _check_target(out, overwrite)
     kept_metrics = _clean_metrics(metrics)
     root = safety.compose_hyperparams((folder / HPARAMS).read_text(), str(folder / HPARAMS))
+    _check_scorers(model.mods)
     loadables = _loadable_files(model)
     out.parent.mkdir(parents=True, exist_ok=True)
     with building_folder(out) as tmp:
         report(progress, 0, 3, "exporting: configuration")
         _write_backbones(root, folder, tmp)
         (tmp / HPARAMS).write_text(safety.serialize(root), encoding="utf-8")
-        for name, source in loadables.items():
-            shutil.copyfile(source, tmp / f"{name}.ckpt")
+        for name, what in loadables.items():
+            _write_loadable(tmp / f"{name}.ckpt", what)
         plan.save(tmp / PLAN_FILE)
         report(progress, 1, 3, "exporting: quantized weights")
-        torch.save(reader.unique_state(model.mods), tmp / STATE_FILE)
+        state = packed_rnn.plain_state(model.mods, reader.unique_state(model.mods))
+        torch.save(state, tmp / STATE_FILE)
         report(progress, 2, 3, "exporting: checksums")
         files = {
             p.relative_to(tmp).as_posix(): safety.sha256_file(p)
@@ -166,6 +169,9 @@ def _verify(model: LoadedModel, folder: Path) -> None:
     wav = 0.1 * torch.randn(model.sample_rate, generator=generator)
     with torch.no_grad():
         same = torch.equal(model.encode(wav), loaded.encode(wav))
+        if same and model.interface == "EncoderDecoderASR":
+            # the beam search reaches modules outside the encoder (scorers' language models)
+            same = model.transcribe(wav) == loaded.transcribe(wav)
     if not same:
         raise ExportError(
             "the export loaded back but computes other outputs than the model, so nothing was "
@@ -199,39 +205,57 @@ def _clean_metrics(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return result
 
 
-def _loadable_files(model: LoadedModel) -> dict[str, Path]:
-    """Files of the pretrainer's non-module loadables; module loadables must lie inside mods."""
+def _loadable_files(model: LoadedModel) -> dict[str, Path | dict[str, Any]]:
+    """What to write for each non-module loadable of the pretrainer, by its name.
+
+    A sentencepiece tokenizer is copied (its path); an ``InputNormalization`` (a module whose
+    statistics are not in its state_dict) is written as its statistics. Weights of module
+    loadables outside the model's modules are left out: inference reaches only the modules and
+    their searchers' scorers, and :func:`_check_scorers` makes sure those hold nothing else.
+    """
     hparams = model.asr.hparams
     pretrainer = getattr(hparams, "pretrainer", None)
     if pretrainer is None:
         return {}
-    modules = getattr(hparams, "modules", {}) or {}
-    known = {
-        id(t)
-        for m in modules.values()
-        if isinstance(m, nn.Module)
-        for t in [*m.parameters(), *m.buffers()]
-    }
-    files: dict[str, Path] = {}
-    for name, obj in pretrainer.loadables.items():
-        if isinstance(obj, nn.Module):
-            if any(id(t) not in known for t in [*obj.parameters(), *obj.buffers()]):
-                raise ExportError(
-                    f"the pretrainer loads '{name}', whose weights lie outside the model's modules; "
-                    "speechquant cannot export this model"
-                )
-            continue
-        from sentencepiece import SentencePieceProcessor
+    from sentencepiece import SentencePieceProcessor
+    from speechbrain.processing.features import InputNormalization
 
+    files: dict[str, Path | dict[str, Any]] = {}
+    for name, obj in pretrainer.loadables.items():
+        if isinstance(obj, InputNormalization):
+            safety.safe_relative(name, "the pretrainer")
+            files[name] = safety.normalizer_statistics(obj)
+            continue
+        if isinstance(obj, nn.Module):
+            continue
         path = pretrainer.paths.get(name)
         if not isinstance(obj, SentencePieceProcessor) or path is None:
             raise ExportError(
                 f"the pretrainer loads '{name}' ({type(obj).__name__}), which speechquant cannot "
-                "export (only modules and sentencepiece tokenizers)"
+                "export (only modules, input normalizers and sentencepiece tokenizers)"
             )
         safety.safe_relative(name, "the pretrainer")
         files[name] = Path(path).resolve()
     return files
+
+
+def _check_scorers(mods: nn.Module) -> None:
+    """Every module a beam-search scorer holds must be one of the model's modules."""
+    known = {id(t) for t in [*mods.parameters(), *mods.buffers()]}
+    for path, module in mods.named_modules():
+        for held in scorer_modules(module):
+            if any(id(t) not in known for t in [*held.parameters(), *held.buffers()]):
+                raise ExportError(
+                    f"the beam search '{path}' scores with a {type(held).__name__} that is not "
+                    "one of the model's modules; speechquant cannot export this model"
+                )
+
+
+def _write_loadable(target: Path, what: Path | dict[str, Any]) -> None:
+    if isinstance(what, Path):
+        shutil.copyfile(what, target)
+    else:
+        torch.save(what, target)
 
 
 def _lobe_source(root: yaml.MappingNode, lobe: yaml.MappingNode, folder: Path) -> tuple[Path, str]:

@@ -83,7 +83,16 @@ class LoadedModel:
         return self.transcribe_windows(wav).text
 
     def _transcribe_one(self, wav: torch.Tensor) -> str:
-        words, _ = self.asr.transcribe_batch(wav.unsqueeze(0), torch.tensor([1.0]))
+        try:
+            words, _ = self.asr.transcribe_batch(wav.unsqueeze(0), torch.tensor([1.0]))
+        except (RuntimeError, UnboundLocalError) as exc:
+            reason = _too_short_reason(exc, self.interface)
+            if reason is None:
+                raise
+            raise DataError(
+                f"the clip is {wav.numel() / self.sample_rate * 1000:.1f} ms long, too short for "
+                f"this model ({reason}); give a longer clip"
+            ) from None
         text = words[0]
         return (" ".join(text) if isinstance(text, list) else str(text)).strip()
 
@@ -111,6 +120,21 @@ class LoadedModel:
             plan=plan,
             metadata=dict(self.metadata),
         )
+
+
+def _too_short_reason(exc: BaseException, interface: str) -> str | None:
+    """What a SpeechBrain failure on a very short clip means, or None for any other failure.
+
+    Time-pooling encoders (the CRDNN pools 4 feature frames) fail on a clip shorter than their
+    pooling window, and SpeechBrain's beam search fails when the encoder output allows no
+    decoding step (fewer frames than ``1 / max_decode_ratio``).
+    """
+    text = str(exc)
+    if isinstance(exc, RuntimeError) and "Output size is too small" in text:
+        return "its encoder pools it down to nothing"
+    if isinstance(exc, UnboundLocalError) and interface == "EncoderDecoderASR" and "scores" in text:
+        return "its encoder output allows no beam-search step"
+    return None
 
 
 class _TagIgnoringLoader(yaml.SafeLoader):

@@ -186,16 +186,36 @@ def _write_backbone(folder: Path, dims: ReplicaSize) -> None:
 
 
 def _write_tokenizer(path: Path, vocab: int) -> None:
-    """Train a sentencepiece unigram model of exactly ``vocab`` pieces on generated text."""
+    """The CTC replica's tokenizer: blank (pad) 0, unk 1, no bos/eos."""
+    write_tokenizer(path, vocab, unk_id=1, pad_id=0, pad_piece="<blank>")
+
+
+def write_tokenizer(
+    path: Path,
+    vocab: int,
+    *,
+    unk_id: int = 0,
+    bos_id: int = -1,
+    eos_id: int = -1,
+    pad_id: int = -1,
+    pad_piece: str = "<pad>",
+) -> None:
+    """Train a sentencepiece unigram model of exactly ``vocab`` pieces on generated text.
+
+    The special ids follow the model the replica mirrors (``-1``: the piece does not exist).
+    """
     import sentencepiece as spm
 
     rng = random.Random(0)
     syllables = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"]
-    words = ["".join(rng.choice(syllables) for _ in range(rng.randint(1, 4))) for _ in range(4000)]
+    n_words, n_lines = max(4000, 4 * vocab), max(3000, 3 * vocab)
+    words = [
+        "".join(rng.choice(syllables) for _ in range(rng.randint(1, 4))) for _ in range(n_words)
+    ]
     with tempfile.TemporaryDirectory() as work:
         corpus = Path(work) / "corpus.txt"
         corpus.write_text(
-            "\n".join(" ".join(rng.choice(words) for _ in range(12)) for _ in range(3000))
+            "\n".join(" ".join(rng.choice(words) for _ in range(12)) for _ in range(n_lines))
         )
         spm.SentencePieceTrainer.train(
             input=str(corpus),
@@ -203,11 +223,11 @@ def _write_tokenizer(path: Path, vocab: int) -> None:
             vocab_size=vocab,
             model_type="unigram",
             character_coverage=1.0,
-            unk_id=1,
-            bos_id=-1,
-            eos_id=-1,
-            pad_id=0,
-            pad_piece="<blank>",
+            unk_id=unk_id,
+            bos_id=bos_id,
+            eos_id=eos_id,
+            pad_id=pad_id,
+            pad_piece=pad_piece,
             minloglevel=2,
         )
         shutil.copy(Path(work) / "sp.model", path)

@@ -23,6 +23,7 @@ from speechquant.core.quantization.heads import bind_heads, tied_head_paths
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.schemes import FLOAT_SCHEME, get_scheme
 from speechquant.core.quantization.schemes.rules import CONTAINERS, has_meta_tensors
+from speechquant.core.quantization.scorers import rebound_scorer
 from speechquant.core.quantization.tree import build_tree
 from speechquant.core.quantization.validation import validate_plan
 
@@ -79,17 +80,44 @@ def _materialize(module: nn.Module) -> nn.Module:
 @dataclass
 class _Rebuild:
     plan: Plan
+    root: nn.Module
     heads: dict[str, str] = field(default_factory=dict)
     memo: dict[int, nn.Module] = field(default_factory=dict)
     wrapped: list[tuple[str, nn.Module]] = field(default_factory=list)
+    #: The first path of each module (where a beam-search scorer's modules sit in the tree).
+    paths: dict[int, str] = field(init=False)
+    building: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.paths = {id(m): p for p, m in self.root.named_modules() if p}
 
     def module(self, module: nn.Module, path: str) -> nn.Module:
         key = id(module)
         if key in self.memo:
             return self.memo[key]
+        top = bool(path) and "." not in path
+        if top:
+            self.building.add(path)
         result = self._rebuild(module, path)
+        if top:
+            self.building.discard(path)
         self.memo[key] = result
         return result
+
+    def held(self, module: nn.Module) -> nn.Module:
+        """What replaces a module a beam-search scorer holds: the rebuilt module at its path.
+
+        Its top-level module is rebuilt first if need be, so a wrapping entry on any ancestor
+        is honoured; inside the subtree being rebuilt the replacement is the memoized one.
+        """
+        path = self.paths.get(id(module))
+        if path is None:
+            return module
+        top, _, rest = path.partition(".")
+        if top in self.building:
+            return self.memo.get(id(module), module)
+        rebuilt = self.module(self.root._modules[top], top)  # type: ignore[arg-type]
+        return rebuilt.get_submodule(rest) if rest else rebuilt
 
     def _rebuild(self, module: nn.Module, path: str) -> nn.Module:
         scheme_name, origin = self.plan.effective(path) if path else (FLOAT_SCHEME, None)
@@ -115,9 +143,13 @@ class _Rebuild:
             for name, child in module.named_children()
             if name != "parametrizations"
         }
-        if all(module._modules[name] is new for name, new in children.items()):
+        scorer = rebound_scorer(module, self.held)
+        if scorer is None and all(module._modules[name] is new for name, new in children.items()):
             return module
-        return self._copy_with(module, children)
+        clone = self._copy_with(module, children)
+        if scorer is not None:
+            clone.__dict__["scorer"] = scorer
+        return clone
 
     def _wrap(self, module: nn.Module, path: str, scheme_name: str) -> nn.Module:
         scheme = get_scheme(scheme_name)
@@ -164,7 +196,7 @@ def apply_plan(
         validate_plan(plan, build_tree(model.mods))
     set_engine(plan.settings.engine)
     report(progress, 0, 1, "quantizing")
-    rebuild = _Rebuild(plan, heads=tied_head_paths(model.mods))
+    rebuild = _Rebuild(plan, model.mods, heads=tied_head_paths(model.mods))
     with torch.no_grad():
         mods = rebuild.module(model.mods, "")
     assert isinstance(mods, nn.ModuleDict)

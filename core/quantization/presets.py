@@ -39,7 +39,9 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "tutorial",
             "The SpeechBrain tutorial's mix: static conv front end and feature projection, dynamic "
-            "transformer layers and head, ctc_lin and the positional conv left float.",
+            "transformer layers and head, ctc_lin and the positional conv left float. On "
+            "attentional encoder-decoders the same split: static CNN front end, dynamic LSTM/GRU "
+            "and transformer layers (language model included), output layers float.",
             (
                 ("*wav2vec2.model.feature_extractor", "static"),
                 ("*wav2vec2.model.feature_projection", "static"),
@@ -49,6 +51,15 @@ PRESETS: dict[str, Preset] = {
                 ("whisper.model.encoder.conv2", "static"),
                 ("whisper.model.encoder.layers", "dynamic"),
                 ("whisper.model.decoder.layers", "dynamic"),
+                ("encoder.model.CNN", "static"),
+                ("encoder.model.RNN", "dynamic"),
+                ("encoder.model.DNN", "dynamic"),
+                ("decoder.dec", "dynamic"),
+                ("lm_model.rnn", "dynamic"),
+                ("pre_transformer", "static"),
+                ("transformer.encoder.layers", "dynamic"),
+                ("transformer.decoder.layers", "dynamic"),
+                ("lm_model.encoder.layers", "dynamic"),
             ),
         ),
         Preset(
@@ -59,12 +70,23 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "bf16",
             "bfloat16 weights and compute for the backbone (and wav2vec2's head); ctc_lin, "
-            "embeddings and the output projection stay float32.",
+            "embeddings and the output projection stay float32. On attentional encoder-decoders: "
+            "the encoder (a conformer's feed-forward and convolution modules: its attention "
+            "computes in float32), the decoder's RNN or layers and the language model's layers.",
             (
                 ("*wav2vec2.model", "bf16"),
                 ("encoder.enc", "bf16"),
                 ("whisper.model.encoder", "bf16"),
                 ("whisper.model.decoder.layers", "bf16"),
+                ("encoder.model", "bf16"),
+                ("decoder.dec.rnn", "bf16"),
+                ("lm_model.rnn", "bf16"),
+                ("pre_transformer", "bf16"),
+                ("transformer.encoder.layers.*.ffn_module1", "bf16"),
+                ("transformer.encoder.layers.*.convolution_module", "bf16"),
+                ("transformer.encoder.layers.*.ffn_module2", "bf16"),
+                ("transformer.decoder.layers", "bf16"),
+                ("lm_model.encoder.layers", "bf16"),
             ),
         ),
         Preset(

@@ -9,10 +9,16 @@ grouping knows the common SpeechBrain backbones:
 - Whisper (``whisper.model``): ``encoder.conv1``, ``encoder.conv2``, each ``encoder.layers.N``,
   each ``decoder.layers.N`` and ``decoder.embed_tokens`` (the tied output projection, see
   :mod:`.heads`);
+- SpeechBrain's attentional encoder-decoders: a ``TransformerASR`` (``transformer``: the input
+  projection, each conformer/transformer encoder layer, the target embedding and each decoder
+  layer), a ``TransformerLM`` or ``RNNLM`` (``lm_model``: embedding, each layer or the LSTM,
+  output), a CRDNN encoder (``encoder.model``: each CNN block, the LSTM, each DNN block) and an
+  attentional RNN beam search (``decoder``: embedding, GRU decoder, output layer);
 - anything else: the modules at depth 2 (see :func:`units_at_depth`).
 
 Modules whose weights are already covered by an earlier unit (SpeechBrain's searchers hold the
-model a second time) are never units. :func:`merge_families` turns repeated siblings (all
+model a second time) are never units; a container partly covered (``asr_model``, which holds the
+encoder again beside the output layers) is looked into. :func:`merge_families` turns repeated siblings (all
 encoder layers, say) into one unit, for big models where per-layer measurement costs too much.
 """
 
@@ -50,6 +56,16 @@ BACKBONES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "decoder.embed_tokens",
         ),
     ),
+    # SpeechBrain's TransformerASR (conformer or transformer encoder, transformer decoder)
+    (
+        "transformer",
+        "custom_tgt_module",
+        ("custom_src_module", "encoder.layers.*", "custom_tgt_module", "decoder.layers.*"),
+    ),
+    ("lm_model", "output_proj", ("custom_src_module", "encoder.layers.*", "output_proj")),
+    ("encoder.model", "RNN", ("CNN.*", "RNN", "DNN.*")),
+    ("decoder", "dec", ("emb", "dec", "fc")),
+    ("lm_model", "rnn", ("embedding", "rnn", "dnn", "out")),
 )
 _SHORT_PREFIXES = (".wav2vec2.model.", "wav2vec2.model.", "whisper.model.")
 
@@ -133,6 +149,10 @@ class _Collector:
         ids = self.tensor_ids(node.path)
         return bool(ids) and ids <= self.seen
 
+    def partly_shared(self, node: ModuleNode) -> bool:
+        ids = self.tensor_ids(node.path)
+        return bool(ids & self.seen) and not ids <= self.seen
+
 
 def _expand(node: ModuleNode, pattern: str, tree: ModuleTree) -> list[ModuleNode]:
     if pattern.endswith(".*"):
@@ -201,7 +221,7 @@ def default_units(mods: nn.Module, tree: ModuleTree | None = None) -> list[Unit]
             for pattern in patterns:
                 for found in _expand(node, pattern, tree):
                     collector.add(found)
-        elif _has_backbone(node):
+        elif _has_backbone(node) or collector.partly_shared(node):
             for child in node.children:
                 visit(child)
         elif not collector.shared(node):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -37,22 +39,48 @@ def cast_floats(value: Any, dtype: torch.dtype) -> Any:
     return value
 
 
+def _in_bf16(method: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        out = method(*cast_floats(args, torch.bfloat16), **cast_floats(kwargs, torch.bfloat16))
+        return cast_floats(out, torch.float32)
+
+    return call
+
+
+def _entry_method(module: nn.Module, name: str, value: Any) -> bool:
+    """A method of ``module``'s own class (not ``nn.Module``'s API): another entry point.
+
+    SpeechBrain drives some modules through methods other than ``forward`` (a searcher calls
+    ``AttentionalRNNDecoder.forward_step`` and ``TransformerASR.decode``, the encoder wrapper
+    calls ``TransformerASR.encode``); those cross the module's boundary too.
+    """
+    if not inspect.ismethod(value) or value.__self__ is not module:
+        return False
+    owner = next((c for c in type(module).__mro__ if name in c.__dict__), nn.Module)
+    return owner is not nn.Module and not name.startswith("_")
+
+
 class Bf16Wrapper(nn.Module):
-    """Runs ``module`` in bfloat16: inputs cast in, outputs cast back to float32."""
+    """Runs ``module`` in bfloat16: inputs cast in, outputs cast back to float32.
+
+    ``forward`` and the module's own methods (see :func:`_entry_method`) cast at the boundary.
+    """
 
     def __init__(self, module: nn.Module) -> None:
         super().__init__()
         self.module = module.to(torch.bfloat16)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        out = self.module(*cast_floats(args, torch.bfloat16), **cast_floats(kwargs, torch.bfloat16))
-        return cast_floats(out, torch.float32)
+        return _in_bf16(self.module)(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         try:
             return super().__getattr__(name)
         except AttributeError:
-            return getattr(self._modules["module"], name)
+            inner = self._modules["module"]
+            assert inner is not None
+            value = getattr(inner, name)
+            return _in_bf16(value) if _entry_method(inner, name, value) else value
 
 
 class Bf16TiedHead(TiedHeadEmbedding):
@@ -83,10 +111,15 @@ class Bf16Scheme(Scheme):
     supports_tied_head = True
 
     def verdict(self, module: nn.Module) -> Verdict:
+        if rules.is_attention_projection(module):
+            return Verdict(False, rules.ATTENTION_PROJECTION, True)
         if rules.has_quantized(module):
             return Verdict(False, "already quantized", True)
         if not rules.has_float_params(module):
             return Verdict(False, "no float weights inside")
+        reason = rules.float32_inside(module)
+        if reason is not None:
+            return Verdict(False, reason, True)
         return APPLIES
 
     def prepare(self, module: nn.Module, settings: QuantSettings) -> nn.Module:

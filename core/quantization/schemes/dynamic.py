@@ -71,6 +71,23 @@ def empty_dynamic_leaf(leaf: nn.Module, dtype: torch.dtype) -> nn.Module:
     raise TypeError(f"{type(leaf).__name__} has no dynamically quantized version")
 
 
+def _flatten_parameters() -> None:
+    """Nothing to flatten: a dynamically quantized RNN keeps packed weights."""
+
+
+def _speechbrain_ready(quantized: nn.Module) -> nn.Module:
+    """Give a quantized LSTM/GRU the ``flatten_parameters()`` SpeechBrain's wrappers call.
+
+    ``speechbrain.nnet.RNN.LSTM``/``GRU`` call ``self.rnn.flatten_parameters()`` before every
+    forward; torch's dynamically quantized LSTM/GRU do not have it.
+    """
+    from torch.ao.nn.quantized.dynamic.modules.rnn import RNNBase
+
+    if isinstance(quantized, RNNBase) and not hasattr(quantized, "flatten_parameters"):
+        quantized.flatten_parameters = _flatten_parameters  # type: ignore[assignment]
+    return quantized
+
+
 def quantize_dynamic_leaf(leaf: nn.Module, settings: QuantSettings) -> nn.Module:
     """Swap one Linear/LSTM/GRU module for its dynamically quantized version.
 
@@ -83,12 +100,12 @@ def quantize_dynamic_leaf(leaf: nn.Module, settings: QuantSettings) -> nn.Module
     if rules.has_meta_tensors(leaf):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            return empty_dynamic_leaf(leaf, dtype)
+            return _speechbrain_ready(empty_dynamic_leaf(leaf, dtype))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         holder = nn.Sequential(leaf)
         quantize_dynamic(holder, {type(leaf)}, dtype=dtype, inplace=True)
-    return holder[0]
+    return _speechbrain_ready(holder[0])
 
 
 class DynamicTiedHead(TiedHeadEmbedding):
@@ -174,7 +191,8 @@ class DynamicScheme(Scheme):
     )
 
     def verdict(self, module: nn.Module) -> Verdict:
-        if not rules.has_type(module, tuple(DYNAMIC_TYPE_NAMES.values())):
+        targets = tuple(DYNAMIC_TYPE_NAMES.values())
+        if not any(type(m) in targets for m in module.modules()):
             return Verdict(False, "no Linear/LSTM/GRU inside")
         return APPLIES
 

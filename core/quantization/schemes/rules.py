@@ -20,11 +20,57 @@ def has_type(module: nn.Module, types: tuple[type[nn.Module], ...]) -> bool:
     return any(isinstance(m, types) for m in module.modules())
 
 
+#: Attention classes whose names do not end with "Attention" (SpeechBrain's conformer attention).
+ATTENTION_CLASS_NAMES = frozenset({"RelPosMHAXL", "RoPEMHA"})
+#: Recurrent layers: they take float inputs only, so a QuantStub before them cannot work.
+RECURRENT: tuple[type[nn.Module], ...] = (
+    nn.RNNBase,
+    nn.RNNCellBase,
+)
+
+
 def has_attention(module: nn.Module) -> bool:
     return any(
-        isinstance(m, nn.MultiheadAttention) or type(m).__name__.endswith("Attention")
+        isinstance(m, nn.MultiheadAttention)
+        or type(m).__name__.endswith("Attention")
+        or type(m).__name__ in ATTENTION_CLASS_NAMES
         for m in module.modules()
     )
+
+
+#: SpeechBrain modules that compute in float32 whatever their weights' type, so a bfloat16 subtree
+#: holding them fails with a dtype mismatch: class name -> why.
+FLOAT32_INSIDE = {
+    "RelPosMHAXL": "relative-position attention (RelPosMHAXL) computes its softmax in float32",
+    "LocationAwareAttention": "location-aware attention keeps its state in float32",
+    "TransformerASR": "TransformerASR builds its attention masks in float32",
+    "TransformerLM": "TransformerLM builds its attention masks in float32",
+}
+
+
+def float32_inside(module: nn.Module) -> str | None:
+    """Why a bfloat16 copy of ``module`` cannot run (see :data:`FLOAT32_INSIDE`), or None."""
+    for m in module.modules():
+        reason = FLOAT32_INSIDE.get(type(m).__name__)
+        if reason is not None:
+            return reason
+    return None
+
+
+ATTENTION_PROJECTION = "the attention reads this projection's weight directly"
+
+
+def is_attention_projection(module: nn.Module) -> bool:
+    """``nn.MultiheadAttention``'s ``out_proj``: the attention reads its weight directly, so
+    neither a wrapper nor a converted module can stand in for it."""
+    return isinstance(module, nn.modules.linear.NonDynamicallyQuantizableLinear)
+
+
+def has_recurrent(module: nn.Module) -> bool:
+    """An LSTM/GRU/RNN layer or cell inside (float or dynamically quantized)."""
+    from torch.ao.nn.quantized.dynamic.modules import rnn as quantized_rnn
+
+    return has_type(module, (*RECURRENT, quantized_rnn.RNNBase, quantized_rnn.RNNCellBase))
 
 
 def has_weight_norm_conv(module: nn.Module) -> bool:

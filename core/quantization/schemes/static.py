@@ -26,6 +26,8 @@ STATIC_TARGETS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, 
 _STATIC_CLASS_NAMES = frozenset(t.__name__ for t in STATIC_TARGETS)
 _STATIC_MODULES = "torch.ao.nn.quantized.modules"
 _SHARED_WITH_DYNAMIC = frozenset({"LinearPackedParams"})
+#: Layers a converted subtree cannot run: torch has no kernel for them on quantized tensors.
+NO_QUANTIZED_KERNEL: tuple[type[nn.Module], ...] = (nn.GLU, nn.SiLU)
 
 
 class StaticQuantWrapper(nn.Module):
@@ -101,8 +103,18 @@ class StaticScheme(Scheme):
     )
 
     def verdict(self, module: nn.Module) -> Verdict:
+        if rules.is_attention_projection(module):
+            return Verdict(False, rules.ATTENTION_PROJECTION, True)
         if rules.has_attention(module):
             return Verdict(False, "attention blocks static quantization", blocking=True)
+        unsupported = next(
+            (m for m in module.modules() if isinstance(m, NO_QUANTIZED_KERNEL)), None
+        )
+        if unsupported is not None:
+            name = type(unsupported).__name__
+            return Verdict(False, f"{name} has no quantized kernel", True)
+        if rules.has_recurrent(module):
+            return Verdict(False, "recurrent layers (LSTM/GRU) block static quantization", True)
         if rules.has_batchnorm_after_linear(module):
             return Verdict(False, "BatchNorm after Linear blocks static quantization", True)
         if rules.has_weight_norm_conv(module):
