@@ -83,9 +83,23 @@ class LoadedModel:
         return self.transcribe_windows(wav).text
 
     def _transcribe_one(self, wav: torch.Tensor) -> str:
-        words, _ = self.asr.transcribe_batch(wav.unsqueeze(0), torch.tensor([1.0]))
+        try:
+            words, _ = self.asr.transcribe_batch(wav.unsqueeze(0), torch.tensor([1.0]))
+        finally:
+            self._drop_decoder_cache()
         text = words[0]
         return (" ".join(text) if isinstance(text, list) else str(text)).strip()
+
+    def _drop_decoder_cache(self) -> None:
+        """Free the key/value cache SpeechBrain's Whisper searchers keep after decoding.
+
+        They reset it only when the next decoding starts, so it (the cross-attention keys and
+        values of the whole encoder output, about 20 MB for Whisper tiny) would otherwise still
+        be held while the next clip is encoded.
+        """
+        for module in self.mods.values():
+            if getattr(module, "kv_cache", None) is not None:
+                module.kv_cache = None
 
     @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
