@@ -99,7 +99,7 @@ class LoadedModel:
         """
         for module in self.mods.values():
             if getattr(module, "kv_cache", None) is not None:
-                module.kv_cache = None
+                setattr(module, "kv_cache", None)
 
     @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
