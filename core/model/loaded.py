@@ -97,9 +97,10 @@ class LoadedModel:
         values of the whole encoder output, about 20 MB for Whisper tiny) would otherwise still
         be held while the next clip is encoded.
         """
-        for module in self.mods.values():
-            if getattr(module, "kv_cache", None) is not None:
-                setattr(module, "kv_cache", None)
+        searcher: Any
+        for searcher in self.mods.values():
+            if getattr(searcher, "kv_cache", None) is not None:
+                searcher.kv_cache = None
 
     @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
