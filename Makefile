@@ -15,7 +15,7 @@ LOCKVENV := .cache/lock-venv
 UV_VERSION := 0.13.9
 
 
-.PHONY: help install lock system-deps lint typecheck contract test test-fast demo gui screenshots bench bench-compare bench-search bench-peers bench-trust bench-cluster clean
+.PHONY: help install lock system-deps lint typecheck contract test test-fast demo gui screenshots bench bench-compare bench-search bench-peers bench-trust bench-cluster bench-memory clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -78,6 +78,9 @@ bench-search: $(STAMP) ## sensitivity and plan search on Whisper and the large r
 
 bench-peers: $(STAMP) ## speechquant vs faster-whisper and ONNX Runtime, same weights and speech (benchmarks/bench_peers.py)
 	$(PY) benchmarks/bench_peers.py
+
+bench-memory: $(STAMP) ## peak RSS of speechquant transcribe EXPORT on real speech, vs faster-whisper (benchmarks/bench_memory.py)
+	$(PY) benchmarks/bench_memory.py
 
 bench-trust: $(STAMP) ## paired speed-ups quiet, under a busy loop and against a stale baseline (benchmarks/bench_trust.py)
 	$(PY) benchmarks/bench_trust.py

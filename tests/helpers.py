@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 
@@ -17,3 +19,10 @@ def fixed_waves(
         tone = 0.2 * torch.sin(2 * torch.pi * (180 + 40 * i) * t)
         waves.append(tone + 0.05 * torch.randn(length, generator=generator))
     return waves
+
+
+def file_is_mapped(path: Path) -> bool:
+    """True while this process maps ``path`` into memory (``/proc/self/maps``)."""
+    target = str(Path(path).resolve())
+    with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+        return any(line.rstrip("\n").endswith(" " + target) for line in maps)

@@ -103,8 +103,7 @@ def load_quantized(folder: str | Path, *, progress: ProgressCallback | None = No
         warnings.simplefilter("ignore")
         model = apply_plan(skeleton, plan, structure_only=True, validate=False)
     report(progress, 2, 3, "loading the quantized weights")
-    state = reader.read_state(folder, reader.read_verified(folder, meta, STATE_FILE))
-    reader.load_state(folder, model.mods, state)
+    reader.load_state(folder, model.mods, reader.read_state(folder, meta))
     model.mods.eval()
     model.metadata = {**meta, "load_warnings": load_warnings}
     report(progress, 3, 3, f"loaded {folder.name}")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import yaml
 from torch import nn
+from torch.utils._pytree import tree_flatten, tree_map
 
 from speechquant.core.errors import ExportError, PlanError, SourceError, SpeechquantWarning
 from speechquant.core.export import packed_rnn, safety
@@ -238,10 +239,17 @@ def _load_loadables(folder: Path, hparams: dict[str, Any], meta: dict[str, Any])
         pretrainer.paths[name] = str(folder / rel)
 
 
-def read_state(folder: Path, data: bytes) -> Mapping[str, Any]:
-    path = folder / STATE_FILE
+def read_state(folder: Path, meta: dict[str, Any]) -> Mapping[str, Any]:
+    """The exported state, memory-mapped from its file once the file's sha256 is checked.
+
+    No second copy of the file is made: tensors are views of the mapping until
+    :func:`load_state` hands them to the model (see :func:`release_mapping`).
+    """
+    path = _file(folder, STATE_FILE)
+    if safety.sha256_file(path) != meta["files"][STATE_FILE]:
+        raise _tampered(path)
     try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportError(
@@ -250,7 +258,41 @@ def read_state(folder: Path, data: bytes) -> Mapping[str, Any]:
         ) from None
     if not isinstance(state, Mapping) or not all(isinstance(k, str) for k in state):
         raise ExportError(f"{path} is not a state_dict; re-export the model")
-    return state
+    return release_mapping(state)
+
+
+def release_mapping(state: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``state`` with its kept-as-is tensors copied out of the file mapping when they are few.
+
+    Quantized tensors are repacked by their modules on load, so their pages are needed only
+    while loading; tensors the model keeps as they are (float, bfloat16) would hold the whole
+    mapping, repacked weights included, for the model's lifetime. When those kept tensors are
+    the smaller part of the file they are copied (:func:`copy_kept_tensors`), and the file is
+    unmapped once the state is dropped; when they are the larger part they stay mapped (not
+    copied at all).
+    """
+    leaves = [x for x in tree_flatten(list(state.values()))[0] if isinstance(x, torch.Tensor)]
+    kept = sum(t.nbytes for t in leaves if not t.is_quantized)
+    repacked = sum(t.nbytes for t in leaves if t.is_quantized)
+    return copy_kept_tensors(state) if kept < repacked else state
+
+
+def copy_kept_tensors(state: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``state`` with every tensor that is not quantized copied (nested ones too), once each."""
+    copies: dict[int, torch.Tensor] = {}
+
+    def copy(value: Any) -> Any:
+        if not isinstance(value, torch.Tensor) or value.is_quantized:
+            return value
+        if id(value) not in copies:
+            copies[id(value)] = value.clone()
+        return copies[id(value)]
+
+    copied: Any = OrderedDict((k, tree_map(copy, v)) for k, v in state.items())
+    metadata = getattr(state, "_metadata", None)
+    if metadata is not None:
+        copied._metadata = metadata
+    return copied
 
 
 def module_aliases(mods: nn.Module) -> dict[str, str]:
@@ -282,28 +324,32 @@ def unique_state(mods: nn.Module) -> dict[str, Any]:
     return kept
 
 
-def _with_aliases(mods: nn.Module, state: Mapping[str, Any]) -> dict[str, Any]:
-    """``state`` with the alias paths' entries (and version metadata) filled from their targets."""
-    full: Any = OrderedDict(state)
-    meta = getattr(state, "_metadata", None)
-    full_meta = OrderedDict(meta) if meta is not None else None
-    for alias, target in module_aliases(mods).items():
-        for key, value in state.items():
-            if key.startswith(target + "."):
-                full.setdefault(alias + key[len(target) :], value)
-        for key, value in (meta or {}).items():
-            if key == target or key.startswith(target + "."):
-                full_meta.setdefault(alias + key[len(target) :], value)  # type: ignore[union-attr]
-    if full_meta is not None:
-        full._metadata = full_meta
-    return full
+@contextmanager
+def _aliases_detached(mods: nn.Module) -> Iterator[None]:
+    """The alias paths emptied for the duration, so that each module loads its state once.
+
+    Loading through an alias would repack the same module's quantized weights a second time.
+    """
+    slots = []
+    for alias in module_aliases(mods):
+        parent_path, _, name = alias.rpartition(".")
+        parent = mods.get_submodule(parent_path) if parent_path else mods
+        slots.append((parent, name, parent._modules[name]))
+    for parent, name, _ in slots:
+        parent._modules[name] = None
+    try:
+        yield
+    finally:
+        for parent, name, module in slots:
+            parent._modules[name] = module
 
 
 def load_state(folder: Path, mods: nn.Module, state: Mapping[str, Any]) -> None:
     path = folder / STATE_FILE
-    state = _with_aliases(mods, packed_rnn.packed_state(mods, state, str(path)))
+    state = packed_rnn.packed_state(mods, state, str(path))
     try:
-        result = assign_state(mods, state)
+        with _aliases_detached(mods):
+            result = assign_state(mods, state)
     except Exception as exc:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(exc).__name__)

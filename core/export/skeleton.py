@@ -27,3 +27,16 @@ class Whisper(_whisper.Whisper):  # type: ignore[misc]
     """``speechbrain...whisper.Whisper`` whose backbone is built from its config only."""
 
     _from_pretrained = _from_config
+
+    def load_tokenizer(self, source: Any, **kwargs: Any) -> None:
+        """SpeechBrain's tokenizer, without transformers' Python copy of its vocabulary.
+
+        transformers' Whisper tokenizer keeps the BPE vocabulary and merges as Python objects
+        (about 23 MB) beside the Rust tokenizer built from them, only for ``save_vocabulary``;
+        an export's tokenizer only encodes prompts and decodes transcripts, so they are dropped
+        (saving it fails loudly instead).
+        """
+        super().load_tokenizer(source, **kwargs)
+        for name in ("_vocab", "_merges"):
+            if name in vars(self.tokenizer):
+                delattr(self.tokenizer, name)

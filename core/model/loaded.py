@@ -93,8 +93,22 @@ class LoadedModel:
                 f"the clip is {wav.numel() / self.sample_rate * 1000:.1f} ms long, too short for "
                 f"this model ({reason}); give a longer clip"
             ) from None
+        finally:
+            self._drop_decoder_cache()
         text = words[0]
         return (" ".join(text) if isinstance(text, list) else str(text)).strip()
+
+    def _drop_decoder_cache(self) -> None:
+        """Free the key/value cache SpeechBrain's Whisper searchers keep after decoding.
+
+        They reset it only when the next decoding starts, so it (the cross-attention keys and
+        values of the whole encoder output, about 20 MB for Whisper tiny) would otherwise still
+        be held while the next clip is encoded.
+        """
+        searcher: Any
+        for searcher in self.mods.values():
+            if getattr(searcher, "kv_cache", None) is not None:
+                searcher.kv_cache = None
 
     @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -24,7 +25,7 @@ from speechquant.core.quantization.presets import make_preset
 from speechquant.core.quantization.settings import QuantSettings
 from speechquant.core.quantization.tree import build_tree
 
-from ..helpers import fixed_waves
+from ..helpers import file_is_mapped, fixed_waves
 
 W2V = "encoder.wav2vec2.model"
 STATIC = {f"{W2V}.feature_extractor": "static", f"{W2V}.feature_projection": "static"}
@@ -352,3 +353,34 @@ def test_an_opened_export_gives_its_own_account(exported, tiny_model, capsys):
     assert main(["tree", str(exported), "--depth", "9"]) == 0
     out = capsys.readouterr().out
     assert "Export of plan tutorial" in out and "dynamic int8 Linear" in out
+
+
+@pytest.mark.slow
+def test_whisper_tied_head_export_loads_each_layer_once_and_keeps_only_the_model(
+    whisper_model, tmp_path, monkeypatch
+):
+    from torch.ao.nn.quantized.modules.linear import LinearPackedParams
+
+    plan = make_preset("all-dynamic", build_tree(whisper_model.mods))
+    plan.entries["whisper.model.decoder.embed_tokens"] = "dynamic"
+    quantized = apply_plan(whisper_model, plan)
+    out = export_model(quantized, tmp_path / "export")
+    packed: list[int] = []
+    original = LinearPackedParams.set_weight_bias
+
+    def counting(self, weight, bias):
+        if weight.shape != (1, 1):  # placeholders are 1x1; this is a layer's real weight
+            packed.append(id(self))
+        return original(self, weight, bias)
+
+    monkeypatch.setattr(LinearPackedParams, "set_weight_bias", counting)
+    loaded = load_quantized(out)
+    monkeypatch.undo()
+    layers = {id(m) for m in loaded.mods.modules() if isinstance(m, LinearPackedParams)}
+    assert sorted(packed) == sorted(layers)  # once each, not again through the searcher's alias
+    gc.collect()
+    assert not file_is_mapped(out / "quantized_state.pt")
+    assert "_vocab" not in vars(loaded.mods["whisper"].tokenizer)
+    wav = fixed_waves(1, 1.0, seed=3)[0]
+    _assert_same_outputs(quantized, loaded, [wav])
+    assert loaded.mods["decoder"].kv_cache is None

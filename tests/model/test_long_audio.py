@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import torch
+from torch import nn
 
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.model.long_audio import WINDOW_SECONDS, plan_windows
@@ -42,6 +43,7 @@ def test_long_audio_is_cut_in_its_pauses():
 class _RecordingASR:
     def __init__(self) -> None:
         self.lengths: list[int] = []
+        self.mods = nn.ModuleDict()
 
     def transcribe_batch(self, wavs: torch.Tensor, lens: torch.Tensor) -> tuple[Any, None]:
         self.lengths.append(wavs.shape[1])

@@ -35,18 +35,35 @@ _DYNAMIC_MODULES = "torch.ao.nn.quantized.dynamic"
 _KEPT = {"qint8": 0.25, "float16": 0.5}
 
 
+def placeholder_linear(
+    in_features: int, out_features: int, *, bias: bool, dtype: torch.dtype
+) -> nn.Module:
+    """A dynamic int8/float16 Linear of this shape whose packed weight is a 1x1 placeholder.
+
+    torch's constructor would pack a full-size placeholder (the layer's size allocated and
+    written) only for the exported state to replace it. Loading a state that lacks the packed
+    weight reports it as a missing key, so the placeholder never survives a load.
+    """
+    import torch.ao.nn.quantized.dynamic as nnqd
+
+    module = nnqd.Linear(1, 1, bias_=bias, dtype=dtype)
+    module.in_features, module.out_features = in_features, out_features
+    return module
+
+
 def empty_dynamic_leaf(leaf: nn.Module, dtype: torch.dtype) -> nn.Module:
     """The dynamically quantized module for ``leaf``, with placeholder weights to be loaded.
 
     Used when ``leaf``'s float weights are on the meta device (an export's skeleton): only the
-    shapes are read, so its float weights are never materialized. Recurrent layers build their
+    shapes are read, so its float weights are never materialized. Linear layers get a 1x1
+    packed placeholder (see :func:`placeholder_linear`); recurrent layers build their
     placeholder packed weights one layer at a time, as torch's constructors do.
     """
     import torch.ao.nn.quantized.dynamic as nnqd
 
     if isinstance(leaf, nn.Linear):
-        return nnqd.Linear(
-            leaf.in_features, leaf.out_features, bias_=leaf.bias is not None, dtype=dtype
+        return placeholder_linear(
+            leaf.in_features, leaf.out_features, bias=leaf.bias is not None, dtype=dtype
         )
     if isinstance(leaf, (nn.LSTM, nn.GRU)):
         cls = nnqd.LSTM if isinstance(leaf, nn.LSTM) else nnqd.GRU
@@ -112,7 +129,7 @@ class DynamicTiedHead(TiedHeadEmbedding):
     """A tied output embedding in int8: per-row scales, projection by a dynamic int8 Linear.
 
     The quantized matrix is saved once, in the packed projection; the lookup rows are rebuilt
-    from it on load.
+    from it on load (from the loaded state's int8 matrix, without unpacking the projection).
     """
 
     rows: torch.Tensor
@@ -132,19 +149,21 @@ class DynamicTiedHead(TiedHeadEmbedding):
         self.register_buffer("rows", torch.empty(0, dtype=torch.int8), persistent=False)
         self.register_buffer("row_scales", torch.empty(0), persistent=False)
         if not weight.is_meta:
-            self._rows_from_projection()
-        self.register_load_state_dict_post_hook(DynamicTiedHead._after_load)
+            projection: Any = self.projection
+            self._set_rows(projection.weight())
 
-    def _rows_from_projection(self) -> None:
-        projection: Any = self.projection
-        qweight = projection.weight()
+    def _set_rows(self, qweight: torch.Tensor) -> None:
+        """Lookup rows and scales copied from the int8 matrix (never views of it)."""
         self.rows = qweight.int_repr()
-        self.row_scales = qweight.q_per_channel_scales().float()
+        self.row_scales = qweight.q_per_channel_scales().to(torch.float32, copy=True)
 
-    @staticmethod
-    def _after_load(module: nn.Module, incompatible: Any) -> None:
-        if isinstance(module, DynamicTiedHead):
-            module._rows_from_projection()
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args)
+        # The projection's (weight, bias), as torch's LinearPackedParams saves them; absent, the
+        # projection is not loaded either and the rows still match it.
+        packed = state_dict.get(prefix + "projection._packed_params._packed_params")
+        if isinstance(packed, tuple) and packed and isinstance(packed[0], torch.Tensor):
+            self._set_rows(packed[0])
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.rows[ids].float() * self.row_scales[ids].unsqueeze(-1)
@@ -155,9 +174,7 @@ class DynamicTiedHead(TiedHeadEmbedding):
 
 def _empty_dynamic_linear(out_features: int, in_features: int) -> nn.Module:
     """A dynamic int8 Linear with a placeholder weight (an export's state replaces it)."""
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
-
-    return DynamicLinear(in_features, out_features, bias_=False, dtype=torch.qint8)
+    return placeholder_linear(in_features, out_features, bias=False, dtype=torch.qint8)
 
 
 def _dynamic_linear(weight: torch.Tensor) -> nn.Module:
