@@ -31,8 +31,8 @@ install: $(STAMP) ## create .venv and install speechquant and every extra from r
 
 lock: ## re-resolve pyproject.toml's ranges into requirements.lock (exact versions, hashes)
 	python3 -m venv $(LOCKVENV) && $(LOCKVENV)/bin/pip install -q 'uv==$(UV_VERSION)'
-	$(LOCKVENV)/bin/uv pip compile pyproject.toml --extra dev --extra demo --extra cluster \
-	  --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_36 \
+	$(LOCKVENV)/bin/uv pip compile pyproject.toml --extra dev --extra demo --extra demo-base \
+	  --extra cluster --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_36 \
 	  --upgrade -o requirements.lock
 	rm -rf $(LOCKVENV)
 
