@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from speechquant.core.cli.commands import bench_settings
+from speechquant.core.cli.commands import bench_settings, open_source
 from speechquant.core.cli.scheme_options import (
     add_scheme_options,
     add_schemes_choice,
@@ -48,7 +48,6 @@ from speechquant.core.search.units import (
     units_at_depth,
     units_from_paths,
 )
-from speechquant.core.sources import open_model
 
 UNITS_HELP = (
     "Units: by default wav2vec2 gives feature_extractor, feature_projection, pos_conv_embed, "
@@ -212,7 +211,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     settings = SensitivitySettings(tuple(args.schemes), not args.no_loo, quant)
     history = None if args.no_history else HistoryStore()
     with TqdmProgress() as bar, _resumable(history):
-        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
+        model = open_source(args, bar)
         dataset = open_dataset(args.data, limit=args.limit, progress=bar)
         result = run_sensitivity(
             model, dataset, history, units=_units(model, args), settings=settings, bench=bench,
@@ -248,7 +247,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise DataError(f"--plot writes a PNG; give a file name ending in .png, not {args.plot}")
     history = None if args.no_history else HistoryStore()
     with TqdmProgress() as bar, _resumable(history):
-        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
+        model = open_source(args, bar)
         dataset = open_dataset(args.data, limit=args.limit, progress=bar)
         result = run_search(
             model, dataset, settings, history, bench=bench, units=_units(model, args), progress=bar

@@ -133,6 +133,8 @@ class BenchResult:
     timing_session: str | None = None
     """Shared by the results timed together, utterance by utterance, in one process."""
     comparison: Comparison | None = None
+    language: str | None = None
+    """The language token of a multilingual Whisper's decoder prompt (None: the model has none)."""
 
     @property
     def name(self) -> str:
@@ -172,7 +174,7 @@ class BenchResult:
         return cls(**values)
 
 
-_OPTIONAL = {"wer_ci", "machine", "load", "timing_session", "comparison"}
+_OPTIONAL = {"wer_ci", "machine", "load", "timing_session", "comparison", "language"}
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,7 @@ def export_model(
     with building_folder(out) as tmp:
         report(progress, 0, 3, "exporting: configuration")
         _write_backbones(root, folder, tmp)
+        _write_language(root, model.language)
         (tmp / HPARAMS).write_text(safety.serialize(root), encoding="utf-8")
         for name, source in loadables.items():
             shutil.copyfile(source, tmp / f"{name}.ckpt")
@@ -166,6 +167,11 @@ def _verify(model: LoadedModel, folder: Path) -> None:
     wav = 0.1 * torch.randn(model.sample_rate, generator=generator)
     with torch.no_grad():
         same = torch.equal(model.encode(wav), loaded.encode(wav))
+    if loaded.language != model.language:
+        raise ExportError(
+            f"the export loaded back with language {loaded.language} instead of "
+            f"{model.language}, so nothing was written; report this with the model"
+        )
     if not same:
         raise ExportError(
             "the export loaded back but computes other outputs than the model, so nothing was "
@@ -252,6 +258,19 @@ def _lobe_source(root: yaml.MappingNode, lobe: yaml.MappingNode, folder: Path) -
             "config.json; export models whose backbone is on disk (open them from a folder)"
         )
     return path, ref_key
+
+
+_WHISPER_LOBE = "!new:speechbrain.integrations.huggingface.whisper.Whisper"
+
+
+def _write_language(root: yaml.MappingNode, language: str | None) -> None:
+    """Keep the prompt language the model was opened with (multilingual Whisper only)."""
+    if language is None:
+        return
+    safety.set_scalar(root, "language", language)
+    for _, lobe in safety.lobe_nodes(root):
+        if lobe.tag == _WHISPER_LOBE:
+            safety.set_scalar(lobe, "language", language)
 
 
 def _write_backbones(root: yaml.MappingNode, folder: Path, tmp: Path) -> None:
