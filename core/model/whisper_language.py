@@ -93,7 +93,7 @@ def set_language(asr: Any, language: str, source: str) -> None:
             f"{source} knows no language '{language}'; give one of its {len(known)} language "
             f"codes, such as {', '.join(known[:6])}"
         )
-    decoder = getattr(asr.mods, "decoder", None)
+    decoder: Any = getattr(asr.mods, "decoder", None)
     if not hasattr(decoder, "set_prompt"):
         raise SourceError(
             f"the decoder of {source} ({type(decoder).__name__}) has no prompt to set a language "
