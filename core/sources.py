@@ -8,12 +8,14 @@ from pathlib import Path
 
 from speechquant.core.errors import SourceError
 from speechquant.core.export.loader import load_quantized, looks_like_export
+from speechquant.core.model.demo_whisper import DEMO_WHISPERS, build_demo_whisper
 from speechquant.core.model.loaded import LoadedModel, load_folder
+from speechquant.core.model.whisper_language import set_language
 from speechquant.core.paths import cache_dir
 from speechquant.core.progress import ProgressCallback, report
 
 BUILTINS = (
-    "demo:whisper-tiny-en",
+    *(spec.source for spec in DEMO_WHISPERS.values()),
     "replica:wav2vec2-tiny",
     "replica:wav2vec2-base",
     "replica:wav2vec2-large",
@@ -37,10 +39,8 @@ def resolve_builtin(source: str, progress: ProgressCallback | None = None) -> Pa
         name = source.removeprefix("replica:")
         if name in seq2seq_names():
             return build_seq2seq_replica(name, progress=progress)
-    if source == "demo:whisper-tiny-en":
-        from speechquant.core.model.demo_whisper import build_demo_whisper
-
-        return build_demo_whisper(progress=progress)
+    if source.startswith("demo:") and source.removeprefix("demo:") in DEMO_WHISPERS:
+        return build_demo_whisper(source.removeprefix("demo:"), progress=progress)
     raise SourceError(f"unknown built-in model '{source}'; use one of {', '.join(BUILTINS)}")
 
 
@@ -49,8 +49,14 @@ def open_model(
     progress: ProgressCallback | None = None,
     *,
     trust_code: bool = False,
+    language: str | None = None,
 ) -> LoadedModel:
     """Open any SOURCE: a built-in, a local folder, an export folder or a Hugging Face id.
+
+    ``language`` (a code such as ``en`` or ``de``) sets the language token of a multilingual
+    Whisper's decoder prompt (see :mod:`speechquant.core.model.whisper_language`); None keeps the
+    model's own (``en`` for ``demo:whisper-base``). Other models refuse a language, except that
+    an English-only Whisper accepts ``en`` and is left as it is.
 
     A folder's (or downloaded model's) hyperparams.yaml is checked against the allowlist of
     :mod:`speechquant.core.model.trust` before anything is built, unless ``trust_code`` is True.
@@ -74,6 +80,8 @@ def open_model(
             f"model folder {text} does not exist; give a folder, an HF id (org/name) or a built-in "
             f"({', '.join(BUILTINS)})"
         )
+    if language is not None:
+        set_language(model.asr, language, text)
     report(progress, 1, 1, f"opened {text}")
     return model
 

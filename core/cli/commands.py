@@ -29,6 +29,7 @@ from speechquant.core.evaluation.tables import (
 )
 from speechquant.core.export.info import export_info
 from speechquant.core.machine import this_cpu
+from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import ProgressCallback
 from speechquant.core.quantization.estimate import estimate_plan, summary_text
 from speechquant.core.quantization.plan import Plan
@@ -85,6 +86,13 @@ def bench_settings(args: argparse.Namespace) -> BenchSettings:
     )
 
 
+def open_source(args: argparse.Namespace, progress: ProgressCallback | None) -> LoadedModel:
+    """The command's SOURCE, opened as its ``--trust-code`` and ``--language`` say."""
+    return open_model(
+        args.source, progress=progress, trust_code=args.trust_code, language=args.language
+    )
+
+
 def _load_plan(path: str, engine: str | None) -> Plan:
     plan = Plan.load(path)
     if engine:
@@ -94,7 +102,7 @@ def _load_plan(path: str, engine: str | None) -> Plan:
 
 def cmd_tree(args: argparse.Namespace) -> int:
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
+        model = open_source(args, bar)
     tree = build_tree(model.mods)
     advice = scheme_advice(this_cpu(), measured_speedups())
     if args.json:
@@ -103,6 +111,7 @@ def cmd_tree(args: argparse.Namespace) -> int:
                 {
                     "source": model.source,
                     "interface": model.interface,
+                    "language": model.language,
                     "tree": tree.root.to_dict(args.depth),
                     "advice": advice,
                 },
@@ -110,7 +119,10 @@ def cmd_tree(args: argparse.Namespace) -> int:
             )
         )
     else:
-        print(f"{model.source} ({model.interface}), {tree.root.total_params:,} parameters")
+        language = f", language {model.language}" if model.language else ""
+        print(
+            f"{model.source} ({model.interface}{language}), {tree.root.total_params:,} parameters"
+        )
         info = export_info(model)
         for line in info.lines(with_warnings=False) if info is not None else []:
             print(line)
@@ -120,7 +132,7 @@ def cmd_tree(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
+        model = open_source(args, bar)
     tree = build_tree(model.mods)
     if args.check:
         plan = Plan.load(args.check)
@@ -172,7 +184,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     settings = bench_settings(args)
     plan = _load_plan(args.plan, args.engine) if args.plan else None
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
+        model = open_source(args, bar)
         dataset = open_dataset(args.data, progress=bar)
         history = None if args.no_history else HistoryStore()
         if plan is not None:
@@ -191,7 +203,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f"{result.source} [{result.name}] WER {result.wer:.2f}% {ci_text(result.wer_ci)} "
         f"({result.n_utterances} utt, {result.audio_seconds:.1f} s)  RTF {result.rtf:.4f}  "
         f"encoder RTF {enc}  size {result.model_bytes / 1e6:.1f} MB  engine {result.engine}  "
-        f"threads {result.threads}"
+        f"threads {result.threads}" + (f"  language {result.language}" if result.language else "")
     )
     c = result.comparison
     if c is not None:
@@ -211,7 +223,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     settings = bench_settings(args)
     cluster = cluster_settings(args)
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
+        model = open_source(args, bar)
         dataset = open_dataset(args.data, progress=bar)
         tree = build_tree(model.mods)
         plans = [_load_plan(p, args.engine) for p in args.plan]
@@ -259,7 +271,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             "use 'speechquant export' with --calib, then transcribe the export"
         )
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
+        model = open_source(args, bar)
     if plan is not None:
         model = apply_plan(model, plan)
     status = 0
@@ -377,7 +389,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     settings = BenchSettings(calib=args.calib, calib_n=args.calib_n)
     plan = _load_plan(args.plan, args.engine)
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
+        model = open_source(args, bar)
         if model.plan is not None:
             raise ExportError(
                 f"{model.source} is already an export (plan '{model.plan.name}'); export from the "

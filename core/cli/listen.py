@@ -136,9 +136,9 @@ def _open_source(args: argparse.Namespace, rate: int) -> AudioSource:
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
+    from speechquant.core.cli.commands import open_source
     from speechquant.core.evaluation.experiment import needs_calibration
     from speechquant.core.live.transcription import calibration_waves
-    from speechquant.core.sources import open_model
 
     if args.list_devices:
         return _list_devices()
@@ -156,7 +156,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     if not args.input:
         microphone.resolve_device(args.device)  # no microphone: say so before loading any model
     with TqdmProgress() as bar:
-        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
+        model = open_source(args, bar)
         calibration = None
         if plan is not None and needs_calibration(plan):
             calibration = calibration_waves(args.calib, args.calib_n, model.sample_rate, bar)

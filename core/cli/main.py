@@ -22,8 +22,8 @@ from speechquant.core.quantization.presets import PRESETS
 from speechquant.core.quantization.settings import ENGINES
 
 SOURCE_HELP = (
-    "model: a built-in (demo:whisper-tiny-en, replica:wav2vec2-{tiny,base,large}), a local SpeechBrain "
-    "model folder, an export folder, or a Hugging Face id (needs network)"
+    "model: a built-in (demo:whisper-tiny-en, demo:whisper-base, replica:wav2vec2-{tiny,base,large}), "
+    "a local SpeechBrain model folder, an export folder, or a Hugging Face id (needs network)"
 )
 DATA_HELP = (
     "data: a LibriSpeech tree, a CSV/TSV manifest (ID,duration,wav,wrd), a Common Voice TSV, a folder of "
@@ -77,11 +77,18 @@ TRUST_HELP = (
 )
 
 
-def _add_trust_option(sub: argparse._SubParsersAction) -> None:
-    """``--trust-code`` on every command that takes SOURCE."""
+LANGUAGE_HELP = (
+    "language code for a multilingual Whisper's decoder prompt, such as en, de, fr (default: the "
+    "model's own, en for demo:whisper-base); English-only Whisper takes only en, other models none"
+)
+
+
+def _add_source_options(sub: argparse._SubParsersAction) -> None:
+    """``--trust-code`` and ``--language`` on every command that takes SOURCE."""
     for parser in sub.choices.values():
         if any(action.dest == "source" for action in parser._actions):
             parser.add_argument("--trust-code", action="store_true", help=TRUST_HELP)
+            parser.add_argument("--language", metavar="CODE", help=LANGUAGE_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_search_parsers(sub, SOURCE_HELP, DATA_HELP)
     add_doctor_parser(sub)
 
-    _add_trust_option(sub)
+    _add_source_options(sub)
 
     p = sub.add_parser("history", help="list past runs from the results store")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -17,7 +17,7 @@ from speechquant.core.cli.cluster_options import (
     cluster_note,
     cluster_settings,
 )
-from speechquant.core.cli.commands import bench_settings
+from speechquant.core.cli.commands import bench_settings, open_source
 from speechquant.core.cli.scheme_options import (
     add_scheme_options,
     add_schemes_choice,
@@ -55,7 +55,6 @@ from speechquant.core.search.units import (
     units_at_depth,
     units_from_paths,
 )
-from speechquant.core.sources import open_model
 
 UNITS_HELP = (
     "Units: by default wav2vec2 gives feature_extractor, feature_projection, pos_conv_embed, "
@@ -231,7 +230,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     cluster = cluster_settings(args)
     history = None if args.no_history else HistoryStore()
     with TqdmProgress() as bar, _resumable(history):
-        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
+        model = open_source(args, bar)
         dataset = open_dataset(args.data, limit=args.limit, progress=bar)
         with cluster_executor(cluster, model, args) as executor:
             result = run_sensitivity(
@@ -276,7 +275,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         )
     history = None if args.no_history else HistoryStore()
     with TqdmProgress() as bar, _resumable(history):
-        model = open_model(args.source, progress=bar, trust_code=args.trust_code)
+        model = open_source(args, bar)
         dataset = open_dataset(args.data, limit=args.limit, progress=bar)
         with cluster_executor(cluster, model, args) as executor:
             result = run_search(

@@ -121,7 +121,11 @@ class ShardPool:
                     f"{self.model.source} has no model folder to give the workers; open it from one"
                 )
             self._spec = ModelSpec(
-                self.model.source, model_digest(self.model), self._opener, str(folder)
+                self.model.source,
+                model_digest(self.model),
+                self._opener,
+                str(folder),
+                self.model.language,
             )
             if folder_bytes(folder) <= self.settings.ship_limit:
                 self._packed = self.ray.put(pack_folder(folder))

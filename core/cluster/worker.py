@@ -33,6 +33,7 @@ from speechquant.core.evaluation.bench import (
 from speechquant.core.evaluation.results import BenchResult
 from speechquant.core.machine import available_cores, this_machine
 from speechquant.core.model.loaded import LoadedModel
+from speechquant.core.model.whisper_language import set_language
 from speechquant.core.paths import cache_dir
 from speechquant.core.quantization.apply import apply_plan, set_engine
 from speechquant.core.quantization.plan import Plan
@@ -83,6 +84,8 @@ class ModelSpec:
     digest: str
     opener: Callable[[str], LoadedModel]
     path: str | None = None
+    language: str | None = None
+    """The driver model's prompt language (a multilingual Whisper's), set again on the worker."""
 
 
 def node_name() -> str:
@@ -115,6 +118,8 @@ def _open(spec: ModelSpec, packed: bytes | None) -> LoadedModel:
         )
     model = spec.opener(str(folder))
     model.source = spec.source
+    if spec.language is not None and model.language != spec.language:
+        set_language(model.asr, spec.language, spec.source)
     return model
 
 

@@ -54,8 +54,17 @@ BENCH_KEYS = [
 ]
 """The keys of ``bench --json`` before intervals, machine and load were added."""
 
-RESULT_KEYS = [*BENCH_KEYS, "wer_ci", "machine", "load", "timing_session", "comparison"]
-"""Every key of a ``bench --json`` object (``comparison`` is ``null`` for the float model)."""
+RESULT_KEYS = [
+    *BENCH_KEYS,
+    "wer_ci",
+    "machine",
+    "load",
+    "timing_session",
+    "comparison",
+    "language",
+]
+"""Every key of a ``bench --json`` object (``comparison`` is ``null`` for the float model,
+``language`` for models without a language token)."""
 
 
 @dataclass
@@ -270,6 +279,7 @@ def _result(
         machine=machine,
         load=load,
         timing_session=session,
+        language=model.language,
     )
     return with_wer_interval(result, settings.normalizer)
 

@@ -130,6 +130,15 @@ def _plan_run(
     return PlanRun(plan, build, ids, waves)
 
 
+def model_key(model: LoadedModel) -> dict[str, Any]:
+    """The model's part of a cache key: its source, and its prompt language where it has one.
+
+    A model without a language token keeps the keys it always had.
+    """
+    language = model.language
+    return {"source": model.source, **({"language": language} if language else {})}
+
+
 def baseline_key(
     model: LoadedModel,
     dataset: Dataset,
@@ -138,7 +147,7 @@ def baseline_key(
 ) -> str:
     data = dataset.first(settings.limit) if settings.limit is not None else dataset
     return make_cache_key(
-        source=model.source,
+        **model_key(model),
         data=dataset.source,
         ids=dataset.ids[: settings.limit] if settings.limit is not None else dataset.ids,
         warmup=settings.warmup,

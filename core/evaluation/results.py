@@ -179,6 +179,8 @@ class BenchResult:
     comparison: Comparison | None = None
     cluster: ClusterInfo | None = None
     """Set on results of a cluster run (the key is absent from other results' JSON)."""
+    language: str | None = None
+    """The language token of a multilingual Whisper's decoder prompt (None: the model has none)."""
 
     @property
     def name(self) -> str:
@@ -222,7 +224,7 @@ class BenchResult:
         return cls(**values)
 
 
-_OPTIONAL = {"wer_ci", "machine", "load", "timing_session", "comparison", "cluster"}
+_OPTIONAL = {"wer_ci", "machine", "load", "timing_session", "comparison", "cluster", "language"}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ An export folder (format ``speechquant-export``, version 1) holds::
     plan.json            the plan (versioned JSON, see quantization.plan)
     quantized_state.pt   the quantized model's state_dict (modules held twice stored once)
     hyperparams.yaml     the model's hyperparameters, checked against an allowlist of classes,
-                         with Hugging Face backbone sources pointing into backbone/
+                         with Hugging Face backbone sources pointing into backbone/ (and a
+                         multilingual Whisper's prompt language as the model had it)
     backbone/<key>/      the backbone's config, feature-extractor and tokenizer files; no weights
     <name>.ckpt          files of non-module pretrainer loadables (the sentencepiece tokenizer)
 

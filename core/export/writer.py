@@ -109,6 +109,7 @@ def export_model(
     with building_folder(out) as tmp:
         report(progress, 0, 3, "exporting: configuration")
         _write_backbones(root, folder, tmp)
+        _write_language(root, model.language)
         (tmp / HPARAMS).write_text(safety.serialize(root), encoding="utf-8")
         for name, what in loadables.items():
             _write_loadable(tmp / f"{name}.ckpt", what)
@@ -172,6 +173,11 @@ def _verify(model: LoadedModel, folder: Path) -> None:
         if same and model.interface == "EncoderDecoderASR":
             # the beam search reaches modules outside the encoder (scorers' language models)
             same = model.transcribe(wav) == loaded.transcribe(wav)
+    if loaded.language != model.language:
+        raise ExportError(
+            f"the export loaded back with language {loaded.language} instead of "
+            f"{model.language}, so nothing was written; report this with the model"
+        )
     if not same:
         raise ExportError(
             "the export loaded back but computes other outputs than the model, so nothing was "
@@ -276,6 +282,19 @@ def _lobe_source(root: yaml.MappingNode, lobe: yaml.MappingNode, folder: Path) -
             "config.json; export models whose backbone is on disk (open them from a folder)"
         )
     return path, ref_key
+
+
+_WHISPER_LOBE = "!new:speechbrain.integrations.huggingface.whisper.Whisper"
+
+
+def _write_language(root: yaml.MappingNode, language: str | None) -> None:
+    """Keep the prompt language the model was opened with (multilingual Whisper only)."""
+    if language is None:
+        return
+    safety.set_scalar(root, "language", language)
+    for _, lobe in safety.lobe_nodes(root):
+        if lobe.tag == _WHISPER_LOBE:
+            safety.set_scalar(lobe, "language", language)
 
 
 def _write_backbones(root: yaml.MappingNode, folder: Path, tmp: Path) -> None:

@@ -24,6 +24,7 @@ from speechquant.core.model.long_audio import (
     plan_windows,
 )
 from speechquant.core.model.trust import checked_hyperparams
+from speechquant.core.model.whisper_language import prompt_language
 from speechquant.core.paths import cache_dir
 
 INTERFACES = ("EncoderASR", "EncoderDecoderASR", "WhisperASR")
@@ -56,6 +57,11 @@ class LoadedModel:
     @property
     def mods(self) -> nn.ModuleDict:
         return self.asr.mods
+
+    @property
+    def language(self) -> str | None:
+        """The language code a multilingual Whisper's decoder prompt carries, else None."""
+        return prompt_language(self.asr)
 
     def windows(self, wav: torch.Tensor) -> list[Window]:
         """How :meth:`transcribe` cuts ``wav`` (one window unless it is long; see long_audio)."""

@@ -56,6 +56,7 @@ class _Recorder:
 
     sample_rate = 16000
     plan = None
+    language = None
 
     def __init__(self, name: str, log: list[tuple[str, str]]) -> None:
         self.source = name

