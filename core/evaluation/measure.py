@@ -24,7 +24,12 @@ import torch
 from speechquant.core.data.datasets import Dataset, iter_loaded
 from speechquant.core.evaluation.bench import BenchSettings, timing_order
 from speechquant.core.evaluation.executor import LOCAL, PlanRun, SessionExecutor
-from speechquant.core.evaluation.experiment import calibration_set, model_key, needs_calibration, run_baseline
+from speechquant.core.evaluation.experiment import (
+    calibration_set,
+    model_key,
+    needs_calibration,
+    run_baseline,
+)
 from speechquant.core.evaluation.history import HistoryStore, make_cache_key
 from speechquant.core.evaluation.measurement import OBJECTIVES, Measurement, UtteranceChange
 from speechquant.core.evaluation.results import BenchResult, Comparison, compare, utterance_counts
