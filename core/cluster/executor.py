@@ -24,8 +24,8 @@ from speechquant.core.cluster.settings import ClusterError, ClusterSettings, tim
 from speechquant.core.cluster.worker import utterance_to_dict
 from speechquant.core.data.datasets import Dataset
 from speechquant.core.errors import Cancelled
-from speechquant.core.evaluation.bench import BenchSettings, paired_benchmark
-from speechquant.core.evaluation.executor import PlanRun
+from speechquant.core.evaluation.bench import BenchSettings
+from speechquant.core.evaluation.executor import PlanRun, time_runs
 from speechquant.core.evaluation.results import BenchResult, ClusterInfo
 from speechquant.core.machine import MachineInfo, this_machine
 from speechquant.core.model.loaded import LoadedModel
@@ -148,15 +148,13 @@ class ClusterExecutor:
         cancel: CancelToken | None,
     ) -> tuple[list[BenchResult], str]:
         """The session in this process; between utterances the workers' queue is served."""
-        models = [run.model() for run in runs]
 
         def serve(p: Progress) -> None:
             if progress is not None and self.pool.shards_done >= self.pool.shards_total:
                 progress(p)
             self.pool.serve(0, progress)
 
-        results = paired_benchmark(models, subset, settings, progress=serve, cancel=cancel)
-        return results, socket.gethostname()
+        return time_runs(runs, subset, settings, serve, cancel), socket.gethostname()
 
     def _time_there(
         self,

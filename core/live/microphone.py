@@ -91,6 +91,30 @@ def refresh_devices() -> None:
             sd._initialize()
 
 
+def query_devices(direction: str, refresh: bool = False) -> tuple[Any, Any, int]:
+    """PortAudio's devices, its host APIs and the default device for ``direction``
+    (``"input"`` or ``"output"``); ``refresh`` enumerates the devices again first.
+
+    Raises
+    ------
+    AudioDeviceError
+        If PortAudio is missing or cannot enumerate devices.
+    """
+    sd = _sounddevice(direction)
+    key = f"default_{direction}_device"
+    try:
+        if refresh:
+            refresh_devices()
+        devices = sd.query_devices()
+        hostapis = sd.query_hostapis()
+        default = sd.default.device[0 if direction == "input" else 1]
+        if default is None or int(default) < 0:
+            default = next((a[key] for a in hostapis if a[key] >= 0), -1)
+    except sd.PortAudioError as exc:
+        raise AudioDeviceError(f"cannot list audio devices: {_reason(exc)}") from None
+    return devices, hostapis, int(default)
+
+
 def list_input_devices(refresh: bool = True) -> list[InputDevice]:
     """Every device with input channels, the default one marked.
 
@@ -99,20 +123,7 @@ def list_input_devices(refresh: bool = True) -> list[InputDevice]:
     AudioDeviceError
         If PortAudio is missing or cannot enumerate devices.
     """
-    sd = _sounddevice()
-    try:
-        if refresh:
-            refresh_devices()
-        devices = sd.query_devices()
-        hostapis = sd.query_hostapis()
-        default_in = sd.default.device[0]
-        if default_in is None or int(default_in) < 0:
-            default_in = next(
-                (a["default_input_device"] for a in hostapis if a["default_input_device"] >= 0),
-                -1,
-            )
-    except sd.PortAudioError as exc:
-        raise AudioDeviceError(f"cannot list audio devices: {_reason(exc)}") from None
+    devices, hostapis, default_in = query_devices("input", refresh)
     found = []
     for info in devices:
         if int(info["max_input_channels"]) <= 0:

@@ -18,7 +18,7 @@ import soundfile as sf
 from speechquant.core.data.audio import AudioReadError, audio_info
 from speechquant.core.data.datasets import Dataset
 from speechquant.core.errors import AudioDeviceError, DataError
-from speechquant.core.live.microphone import _reason, _sounddevice
+from speechquant.core.live.microphone import _reason, _sounddevice, query_devices
 
 NO_OUTPUT_HINT = (
     "connect speakers or headphones, or start an audio server (PulseAudio/PipeWire) that "
@@ -59,18 +59,7 @@ def list_output_devices() -> list[OutputDevice]:
     AudioDeviceError
         If PortAudio is missing or cannot enumerate devices.
     """
-    sd = _sounddevice("output")
-    try:
-        devices = sd.query_devices()
-        hostapis = sd.query_hostapis()
-        default_out = sd.default.device[1]
-        if default_out is None or int(default_out) < 0:
-            default_out = next(
-                (a["default_output_device"] for a in hostapis if a["default_output_device"] >= 0),
-                -1,
-            )
-    except sd.PortAudioError as exc:
-        raise AudioDeviceError(f"cannot list audio devices: {_reason(exc)}") from None
+    devices, hostapis, default_out = query_devices("output")
     return [
         OutputDevice(
             index=int(info["index"]),

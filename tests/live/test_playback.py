@@ -85,9 +85,17 @@ def _device(index, name, inputs, outputs):
     }
 
 
+def _fake_portaudio(monkeypatch, fake) -> None:
+    """``fake`` stands in for sounddevice wherever the output path imports it."""
+    from speechquant.core.live import microphone
+
+    for module in (playback, microphone):
+        monkeypatch.setattr(module, "_sounddevice", lambda what="input": fake)
+
+
 def test_output_devices_and_the_default_one(monkeypatch):
     fake = FakeSoundDevice([_device(0, "mic", 2, 0), _device(1, "speakers", 0, 2)])
-    monkeypatch.setattr(playback, "_sounddevice", lambda what="input": fake)
+    _fake_portaudio(monkeypatch, fake)
     devices = list_output_devices()
     assert [(d.name, d.is_default) for d in devices] == [("speakers", True)]
     player = open_player()
@@ -105,7 +113,7 @@ def test_output_devices_and_the_default_one(monkeypatch):
 
 def test_no_output_device_says_why(monkeypatch):
     fake = FakeSoundDevice([_device(0, "mic", 2, 0)])
-    monkeypatch.setattr(playback, "_sounddevice", lambda what="input": fake)
+    _fake_portaudio(monkeypatch, fake)
     with pytest.raises(AudioDeviceError, match="no audio output device found; connect speakers"):
         open_player()
 
@@ -117,7 +125,7 @@ def test_a_failing_device_is_one_line(monkeypatch):
         raise fake.PortAudioError("Device unavailable")
 
     fake.play = broken  # type: ignore[method-assign]
-    monkeypatch.setattr(playback, "_sounddevice", lambda what="input": fake)
+    _fake_portaudio(monkeypatch, fake)
     player = SoundDevicePlayer(OutputDevice(1, "speakers", "ALSA", 2, 48000, True))
     with pytest.raises(AudioDeviceError, match="cannot play on 1: speakers .*Device unavailable"):
         player.play(np.zeros(10, dtype=np.float32), 16000)
