@@ -33,7 +33,12 @@ def run_tooltip(row: RunRow, facts: StoredFacts) -> str:
     """What hovering a point says: the run, its own name, tags and note, its figures with
     intervals, its setup."""
     run = row.run
-    lines = [run_label(row) + (" (float baseline)" if is_baseline(run) else "")]
+    head = run_label(row)
+    if is_baseline(run) and run.plan_name:
+        head += " (an export, measured as is)"
+    elif is_baseline(run):
+        head += " (float baseline)" if run.name else " baseline"
+    lines = [head]
     if run.name:
         lines.append(f"plan: {run.plan_name or 'float32'}")
     lines.append(f"schemes: {run.plan_summary}")
