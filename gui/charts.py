@@ -12,23 +12,45 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
 from speechquant.core.evaluation.pareto import pareto_front
-from speechquant.core.evaluation.runs import RunRow, is_baseline
+from speechquant.core.evaluation.run_notes import note_preview
+from speechquant.core.evaluation.runs import RunRow, is_baseline, run_label
 from speechquant.core.formatting import format_bytes
 
 from .results_filter import StoredFacts, front_group, subset_label
 
 Facts = Callable[[int], StoredFacts]
+LABEL_CHARS = 32
+"""The longest run label drawn on a chart (its tooltip has the whole label)."""
+
+
+def chart_label(row: RunRow) -> str:
+    """A run's label on a chart: :func:`run_label`, cut to :data:`LABEL_CHARS`."""
+    label = run_label(row)
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1].rstrip() + "…"
 
 
 def run_tooltip(row: RunRow, facts: StoredFacts) -> str:
-    """What hovering a point says: the run, its figures with intervals, its setup."""
+    """What hovering a point says: the run, its own name, tags and note, its figures with
+    intervals, its setup."""
     run = row.run
-    lines = [f"#{run.id} {run.plan_name or 'float32 baseline'}", f"schemes: {run.plan_summary}"]
+    head = run_label(row)
+    if is_baseline(run) and run.plan_name:
+        head += " (an export, measured as is)"
+    elif is_baseline(run):
+        head += " (float baseline)" if run.name else " baseline"
+    lines = [head]
+    if run.name:
+        lines.append(f"plan: {run.plan_name or 'float32'}")
+    lines.append(f"schemes: {run.plan_summary}")
+    if run.tags:
+        lines.append(f"tags: {', '.join(run.tags)}")
+    if run.note:
+        lines.append(f"note: {note_preview(run.note, 80)}")
     if run.wer is not None:
         ci = f" (95 % CI {facts.wer_ci[0]:.1f}–{facts.wer_ci[1]:.1f})" if facts.wer_ci else ""
         lines.append(f"WER {run.wer:.2f} %{ci}")
     if row.delta_wer is not None and row.baseline is not None:
-        lines.append(f"ΔWER {row.delta_wer:+.2f} against float #{row.baseline.id}")
+        lines.append(f"ΔWER {row.delta_wer:+.2f} against {run_label(row.baseline)}")
     if run.rtf is not None:
         speed = f", {row.speedup:.2f}× the float speed" if row.speedup and row.baseline else ""
         lines.append(f"RTF {run.rtf:.3f}{speed}")
@@ -107,6 +129,7 @@ class ScatterChart(QWidget):
         item.addItem(self.plans)
         item.addItem(self.baselines)
         self._labels: list[pg.TextItem] = []
+        """The run labels drawn beside front points."""
         self.run_ids: list[int] = []
         self.front_ids: list[int] = []
         layout = QVBoxLayout(self)
@@ -116,6 +139,14 @@ class ScatterChart(QWidget):
     @staticmethod
     def _tip(x: float, y: float, data: object) -> str:
         return str(data)
+
+    def label_texts(self) -> list[str]:
+        """The labels drawn beside the points, in drawing order."""
+        return [text.toPlainText() for text in self._labels]
+
+    def tooltips(self) -> list[str]:
+        """What hovering each point says (quantized runs, then float baselines)."""
+        return [str(tip) for item in (self.plans, self.baselines) for tip in item.data["data"]]
 
     def set_rows(self, rows: Sequence[RunRow], facts: Facts) -> None:
         """Plot ``rows``; one Pareto front per group of runs sharing data, subset, threads and
@@ -155,7 +186,7 @@ class ScatterChart(QWidget):
         labelled = front_rows if front_rows else list(range(len(usable)))[:MAX_LABELS]
         for i in labelled[:MAX_LABELS]:
             row = usable[i]
-            text = pg.TextItem(row.label, color="#333", anchor=(-0.1, 1.1))
+            text = pg.TextItem(chart_label(row), color="#333", anchor=(-0.1, 1.1))
             text.setFont(font)
             text.setPos(float(row.run.rtf), float(row.run.wer))  # type: ignore[arg-type]
             item.addItem(text)
@@ -244,6 +275,7 @@ class BarChart(QWidget):
         )
         self.plot.getPlotItem().addItem(self.one)
         self.values: list[float] = []
+        self.labels: list[str] = []
         self.errors = pg.ErrorBarItem(beam=0.2, pen=pg.mkPen("#222", width=1))
         self.errors.setVisible(False)
         self.error_count = 0
@@ -264,6 +296,7 @@ class BarChart(QWidget):
             item.removeItem(self.bars)
             self.bars = None
         self.values = list(values)
+        self.labels = list(labels)
         self._errors(values, intervals or [])
         positions = list(range(len(values)))
         if values:
@@ -311,10 +344,10 @@ class BarCharts(QWidget):
     def set_rows(self, rows: Sequence[RunRow], facts: Facts) -> None:
         shown = [r for r in rows if not is_baseline(r.run) and r.baseline is not None]
         shown = sorted(shown, key=lambda r: r.run.id)[-MAX_BARS:]
-        labels = [r.label for r in shown]
+        labels = [chart_label(r) for r in shown]
         timed = [r for r in shown if r.speedup is not None]  # paired with a float run
         self.speedup.set_values(
-            [r.label for r in timed],
+            [chart_label(r) for r in timed],
             [float(r.speedup or 0.0) for r in timed],
             [list(r.speedup_ci) if r.speedup_ci else None for r in timed],
         )

@@ -1,4 +1,5 @@
-"""The Results tab's comparison: two runs' figures side by side, the first as reference."""
+"""The Results tab's comparison: two runs' figures side by side, the first as reference, each
+headed by its label (the user's name when it has one) with its tags and note."""
 
 from __future__ import annotations
 
@@ -16,9 +17,14 @@ from PySide6.QtWidgets import (
 )
 
 from speechquant.core.evaluation.experiment import comparison_rows
+from speechquant.core.evaluation.run_notes import note_preview
+from speechquant.core.evaluation.runs import run_label
 from speechquant.core.formatting import format_bytes
 
-HEADERS = ["run", "WER %", "ΔWER", "RTF", "speed-up", "size", "size ×"]
+HEADERS = ["run", "WER %", "ΔWER", "RTF", "speed-up", "size", "size ×", "tags", "note"]
+NOTE = HEADERS.index("note")
+TEXT_COLUMNS = {0, HEADERS.index("tags"), NOTE}
+NOTE_WIDTH = 48
 
 
 def speedup_cell(speedup: float) -> str:
@@ -34,39 +40,54 @@ class ComparisonPanel(QGroupBox):
         self.table = QTableWidget(0, len(HEADERS))
         self.table.setHorizontalHeaderLabels(HEADERS)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        for column in (0, NOTE):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         QVBoxLayout(self).addWidget(self.table)
+        self.run_ids: tuple[int, int] | None = None
+        """The (reference, other) runs shown; None when hidden."""
         self.setVisible(False)
 
     def clear(self) -> None:
         self.setVisible(False)
         self.table.setRowCount(0)
+        self.run_ids = None
 
     def show_results(self, first: int, second: int, results: list[dict[str, Any]]) -> None:
-        """Fill the table with ``results`` (reference first) and show it."""
+        """Fill the table with ``results`` (``history.get_run`` objects, reference first)."""
         rows = comparison_rows(results)
         table = self.table
         table.setRowCount(len(rows))
         table.resizeRowsToContents()
+        labels = [run_label(result) for result in results]
         for r, (row, result) in enumerate(zip(rows, results, strict=True)):
+            meta = result["history"]
+            note = meta.get("note") or ""
             cells = [
-                f"#{result['history']['id']} {row['name']}",
+                labels[r],
                 f"{row['wer']:.2f}",
                 f"{row['delta_wer']:+.2f}",
                 f"{row['rtf']:.3f}",
                 speedup_cell(row["speedup"]),
                 format_bytes(row["model_bytes"]),
                 f"{row['size_ratio']:.2f}×",
+                ", ".join(meta.get("tags") or ()) or "-",
+                note_preview(note, NOTE_WIDTH) or "-",
             ]
+            tips = {0: f"plan: {row['name']}" if meta.get("name") else "", NOTE: note}
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                if c:
+                if c not in TEXT_COLUMNS:
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
+                if tips.get(c):
+                    item.setToolTip(tips[c])
                 table.setItem(r, c, item)
-        self.setTitle(f"Comparison: #{second} against #{first}")
+        self.run_ids = (first, second)
+        self.setTitle(f"Comparison: {labels[-1]} against {labels[0]}")
         table.resizeRowsToContents()
         height = table.horizontalHeader().height() + sum(
             table.rowHeight(r) for r in range(len(rows))

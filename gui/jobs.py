@@ -19,6 +19,7 @@ from speechquant.core.evaluation.experiment import (
     run_experiment,
 )
 from speechquant.core.evaluation.history import HistoryStore, new_group_id
+from speechquant.core.evaluation.runs import run_label
 from speechquant.core.export.writer import export_model
 from speechquant.core.formatting import format_bytes
 from speechquant.core.model.loaded import LoadedModel
@@ -59,6 +60,8 @@ class RunOutcome:
     result: dict[str, Any] | None = None
     run_id: int | None = None
     calibration_ids: list[str] = field(default_factory=list)
+    baseline_name: str | None = None
+    """The user's name for a reused (cached) float baseline, if it has one."""
 
 
 def run_job(
@@ -94,6 +97,8 @@ def run_job(
                 executor=executor,
             )
             outcome = RunOutcome(model.source, base.result, base.run_id, base.baseline_cached)
+            if base.baseline_cached and base.run_id is not None:
+                outcome.baseline_name = history.notes(base.run_id).name
             if kept is not None and not base.baseline_cached and base.run_id is not None:
                 kept.append(f"the float baseline #{base.run_id}")
             if not quantized:
@@ -128,19 +133,25 @@ def ratio_text(ratio: float | None, more: str, less: str) -> str:
     return f"{1 / ratio:.2f}× {less}"
 
 
+def _label(result: dict[str, Any], run_id: int | None, name: str | None = None) -> str:
+    """:func:`run_label` of a result just measured; a run not stored has its plan only."""
+    if run_id is None:
+        return str((result.get("plan") or {}).get("name") or "float32")
+    return run_label({**result, "history": {"id": run_id, "name": name}})
+
+
 def describe(outcome: RunOutcome) -> str:
-    """One log line: the plan's figures against the float baseline."""
+    """One log line: the plan's figures against the float baseline (an export's: its plan)."""
     base = outcome.baseline
     cached = " (cached)" if outcome.baseline_cached else ""
-    base_name = (base.get("plan") or {}).get("name") or "float32"  # an export: its plan
+    base_label = _label(base, outcome.baseline_id, outcome.baseline_name)
     text = (
-        f"{base_name} #{outcome.baseline_id}{cached}: WER {base['wer']:.2f} %, RTF {base['rtf']:.3f}, "
+        f"{base_label}{cached}: WER {base['wer']:.2f} %, RTF {base['rtf']:.3f}, "
         f"{format_bytes(base['model_bytes'])}"
     )
     result = outcome.result
     if result is None:
         return text
-    name = (result.get("plan") or {}).get("name", "plan")
     comparison = result.get("comparison") or {}
     speedup = comparison.get("speedup") if comparison.get("paired") else None
     speed = (
@@ -150,7 +161,8 @@ def describe(outcome: RunOutcome) -> str:
     )
     shrink = base["model_bytes"] / result["model_bytes"] if result["model_bytes"] else None
     return (
-        f"{name} #{outcome.run_id}: WER {result['wer']:.2f} % ({result['wer'] - base['wer']:+.2f}), "
+        f"{_label(result, outcome.run_id)}: WER {result['wer']:.2f} % "
+        f"({result['wer'] - base['wer']:+.2f}), "
         f"RTF {result['rtf']:.3f} ({speed}), "
         f"{format_bytes(result['model_bytes'])} ({ratio_text(shrink, 'smaller', 'larger')}) "
         f"— against {text}"
@@ -168,15 +180,16 @@ class ExportOutcome:
     disk_bytes: int
     float_bytes: int
     metrics_run_id: int | None = None
+    metrics_run_label: str | None = None
     model: LoadedModel | None = None
     """The quantized variant that was written (kept for callers that check it)."""
 
 
 def latest_matching_run(
     history: HistoryStore, source: str, plan: Plan, calibration_ids: list[str]
-) -> tuple[int, dict[str, Any]] | None:
+) -> tuple[int, dict[str, Any], str] | None:
     """The newest stored run of exactly this plan on ``source`` that calibrated on the same
-    utterances (so its figures describe the exported weights), as (id, result)."""
+    utterances (so its figures describe the exported weights), as (id, result, label)."""
     wanted = plan.to_dict()
     try:
         for run in history.list_runs(source=source):
@@ -191,7 +204,7 @@ def latest_matching_run(
                 continue
             used = (meta.get("settings") or {}).get("calibration_ids") or []
             if list(used) == list(calibration_ids):
-                return run.id, result
+                return run.id, result, run_label(run)
     except SpeechquantError:
         return None  # metrics are a nice-to-have; an unusable history must not stop the export
     return None
@@ -249,6 +262,7 @@ def export_job(
             disk_bytes=disk,
             float_bytes=state_dict_bytes(model.mods),
             metrics_run_id=found[0] if found else None,
+            metrics_run_label=found[2] if found else None,
             model=variant,
         )
 
@@ -268,5 +282,6 @@ def describe_export(outcome: ExportOutcome) -> str:
         shown = ", ".join(ids[:5]) + (f", … ({len(ids)} in all)" if len(ids) > 5 else "")
         text += f"; calibrated on {shown}"
     if outcome.metrics_run_id is not None:
-        text += f"; metrics of run #{outcome.metrics_run_id} included"
+        label = outcome.metrics_run_label or f"#{outcome.metrics_run_id}"
+        text += f"; metrics of run {label} included"
     return text

@@ -199,6 +199,7 @@ class MainWindow(QMainWindow):
         self.run_panel.run_button.clicked.connect(self.run_benchmark)
         self.run_panel.cancel_button.clicked.connect(self.cancel_job)
         self.results.compareRequested.connect(self._show_pair)
+        self.results.notesChanged.connect(lambda _run: self.utterances.refresh_labels())
         self.results.message.connect(self.log)
         self.results.failed.connect(self.report_error)
         self.modelLoaded.connect(lambda _m: self.exporter.model_changed())

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from speechquant.core.errors import SpeechquantError
 from speechquant.core.evaluation.history import HistoryStore
-from speechquant.core.evaluation.runs import RunRow, run_rows
+from speechquant.core.evaluation.runs import RunRow, run_label, run_rows
 
 from .charts import BarCharts, ScatterChart
 from .comparison_panel import ComparisonPanel
@@ -55,6 +55,8 @@ class ResultsView(QWidget):
 
     compareRequested = Signal(int, int)
     """(reference run id, other run id): show their utterances side by side."""
+    notesChanged = Signal(int)
+    """A run's name, tags or note were stored (its labels elsewhere are out of date)."""
     message = Signal(str)
     failed = Signal(str)
 
@@ -322,13 +324,14 @@ class ResultsView(QWidget):
             )
             if answer != QMessageBox.StandardButton.Yes:
                 return
+        labels = [run_label(r) for r in self.model.rows if r.run.id in ids]
         for run_id in ids:
             self.facts.forget(run_id)
             try:
                 self.history.delete_run(run_id)
             except SpeechquantError as exc:
                 self.failed.emit(str(exc))
-        self.message.emit(f"deleted run(s) {', '.join(f'#{i}' for i in ids)}")
+        self.message.emit(f"deleted run(s) {', '.join(labels)}")
         self.refresh()
 
     def compare_selected(self) -> None:
@@ -339,13 +342,17 @@ class ResultsView(QWidget):
 
     def compare(self, first: int, second: int) -> None:
         """Figures of two runs, the first as reference; their transcripts in the utterance view."""
+        if self._show_comparison(first, second):
+            self.compareRequested.emit(first, second)
+
+    def _show_comparison(self, first: int, second: int) -> bool:
         try:
             results = [self.history.get_run(first), self.history.get_run(second)]
         except SpeechquantError as exc:
             self.failed.emit(str(exc))
-            return
+            return False
         self.comparison_box.show_results(first, second, results)
-        self.compareRequested.emit(first, second)
+        return True
 
     # --- the runs' own names, tags and notes ------------------------------------------------
     def row_menu(self, ids: list[int]) -> QMenu:
@@ -372,8 +379,13 @@ class ResultsView(QWidget):
         return self.notes.edit(run_id, row.label if row is not None else f"#{run_id}")
 
     def _notes_saved(self, run_id: int) -> None:
+        """The table and charts reloaded, the comparison refilled if it shows the run."""
         self.refresh()
         self.select_ids([run_id])
+        shown = self.comparison_box.run_ids
+        if shown is not None and run_id in shown:
+            self._show_comparison(*shown)
+        self.notesChanged.emit(run_id)
 
     def _open_utterances(self, index: QModelIndex) -> None:
         run_id = index.data(RunIdRole)

@@ -9,7 +9,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
-from speechquant.core.evaluation.runs import RunRow
+from speechquant.core.evaluation.runs import RunRow, run_label
 from speechquant.core.formatting import format_bytes
 
 from .results_filter import StoredFacts, data_label, rows_csv
@@ -125,7 +125,7 @@ class RunsTableModel(QAbstractTableModel):
     def _tooltip(row: RunRow, facts: StoredFacts) -> str:
         run = row.run
         if row.baseline is not None:
-            base = f"against float #{row.baseline.id}"
+            base = f"against float {run_label(row.baseline)}"
         else:
             base = "measured as is (an export)" if run.plan_name else "float baseline"
         lines = [

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from speechquant.core.errors import SpeechquantError
 from speechquant.core.evaluation.history import HistoryStore, RunSummary
 from speechquant.core.evaluation.metrics import WordOp, word_errors
-from speechquant.core.evaluation.runs import find_baseline, is_baseline
+from speechquant.core.evaluation.runs import find_baseline, is_baseline, run_label
 
 from .utterance_player import PlayerFactory, UtterancePlayer
 
@@ -59,10 +59,12 @@ def mark_words(ops: list[WordOp]) -> tuple[str, int]:
     return " ".join(parts) or '<span style="color:#999">(empty)</span>', errors
 
 
-def run_label(run: RunSummary) -> str:
-    name = run.plan_name or "float32"
-    own = f" “{run.name}”" if run.name else ""
-    return f"#{run.id} {name}{own}" + ("" if is_baseline(run) else f" ({run.plan_summary})")
+def choice_label(run: RunSummary) -> str:
+    """A run in the pickers: its :func:`run_label`, then (for a plan) the plan and its schemes."""
+    if is_baseline(run):
+        return run_label(run) + (f" ({run.plan_name or 'float32'})" if run.name else "")
+    plan = f"{run.plan_name}: " if run.name else ""
+    return f"{run_label(run)} ({plan}{run.plan_summary})"
 
 
 def _pair(first: dict[str, Any], second: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -92,11 +94,7 @@ def utterances_html(
     """The page: per utterance the reference, then each run's marked transcript; ``playable``
     adds a ▶ link (``play:<index>``) to each utterance's heading."""
     runs = _pair(first, second)
-    labels = []
-    for result in runs:
-        plan = result.get("plan")
-        name = plan["name"] if plan else "float32"
-        labels.append(f"#{result['history']['id']} {name}")
+    labels = [run_label(result) for result in runs]
     by_id = [{u["id"]: u for u in result.get("utterances") or []} for result in runs]
     ids = utterance_ids(first, second)
     totals = " · ".join(
@@ -115,7 +113,9 @@ def utterances_html(
         )
         for label, result, table in zip(labels, runs, by_id, strict=True):
             if utt_id not in table:
-                out.append(f"<tr><td>{label}</td><td><i>not in this run</i></td><td></td></tr>")
+                out.append(
+                    f"<tr><td>{html.escape(label)}</td><td><i>not in this run</i></td><td></td></tr>"
+                )
                 continue
             normalizer = ((result["history"].get("settings") or {}).get("normalizer")) or "whisper"
             ops = word_errors(ref or "", table[utt_id].get("hyp") or "", normalizer)
@@ -199,11 +199,15 @@ class UtterancesView(QWidget):
             combo.blockSignals(True)
             combo.clear()
             for run in self._runs:
-                combo.addItem(run_label(run), run.id)
+                combo.addItem(choice_label(run), run.id)
             row = combo.findData(wanted)
             combo.setCurrentIndex(row if row >= 0 else (0 if combo.count() else -1))
             combo.blockSignals(False)
         self.update_page()
+
+    def refresh_labels(self) -> None:
+        """Relist the runs (after a rename, say), keeping the two chosen."""
+        self.load_runs(self._source, self.first.currentData(), self.second.currentData())
 
     def show_pair(self, first: int, second: int) -> None:
         known = {run.id for run in self._runs}

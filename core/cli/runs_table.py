@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from speechquant.core.evaluation.history import RunSummary, _parse_time
-from speechquant.core.evaluation.runs import run_rows
+from speechquant.core.evaluation.runs import run_label, run_rows
 
 
 def _local_time(text: str) -> str:
@@ -30,13 +30,14 @@ def format_runs_table(
     comparison_of: Callable[[int], Mapping[str, Any] | None] | None = None,
 ) -> str:
     """The runs as an aligned text table (id, time, kind, source, plan, the user's name and
-    tags, engine, threads, WER %, ΔWER against the float baseline ("vs" names it), the speed-up
-    stored with the run from its paired timing ("-" when it has none; ``comparison_of(run id)``
-    gives it), RTF, size MB)."""
+    tags, engine, threads, WER %, ΔWER against the float baseline ("vs" gives its id and name,
+    as :func:`~speechquant.core.evaluation.runs.run_label` does), the speed-up stored with the
+    run from its paired timing ("-" when it has none; ``comparison_of(run id)`` gives it), RTF,
+    size MB)."""
     if not runs:
         return "No runs recorded yet; run `speechquant bench` or `speechquant compare`."
     header = ("id", "time", "kind", "source", "plan", "name", "tags", "engine", "threads", "WER %", "ΔWER", "speed-up", "vs", "RTF", "size MB")  # fmt: skip
-    right = {0, 8, 9, 10, 11, 12, 13, 14}
+    right = {0, 8, 9, 10, 11, 13, 14}
     rows = [header]
     for paired in run_rows(runs, comparison_of):
         run, base = paired.run, paired.baseline
@@ -51,7 +52,7 @@ def format_runs_table(
             "-" if run.threads is None else str(run.threads), _fmt(run.wer, ".2f"),
             "-" if base is None else _fmt(paired.delta_wer, "+.2f"),
             "-" if base is None or paired.speedup is None else f"{paired.speedup:.2f}x",
-            "-" if base is None else f"#{base.id}",
+            "-" if base is None else _short(run_label(base), 32),
             _fmt(run.rtf, ".3f"), _fmt(run.model_bytes, ".1f", 1e-6),
         ))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

@@ -85,3 +85,12 @@ def tags_from_json(run_id: int, text: str | None) -> tuple[str, ...]:
         )
         return ()
     return tuple(value)
+
+
+def note_preview(note: str | None, width: int = 60) -> str:
+    """A note's first line cut to ``width`` characters (``…`` marks a cut); "" for no note."""
+    text = (note or "").strip()
+    first = text.splitlines()[0] if text else ""
+    if len(first) <= width and first == text:
+        return first
+    return first[: width - 1].rstrip() + "…"

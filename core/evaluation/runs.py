@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from speechquant.core.evaluation.history import RunSummary
+from speechquant.core.evaluation.history_rows import plan_columns
 
 
 def is_baseline(run: RunSummary) -> bool:
@@ -30,7 +31,7 @@ class RunRow:
 
     @property
     def label(self) -> str:
-        return f"#{self.run.id} {self.run.plan_name or 'float32'}"
+        return run_label(self.run)
 
     @property
     def reference(self) -> RunSummary | None:
@@ -69,6 +70,30 @@ class RunRow:
         if base is None or self.run.wer is None or base.wer is None:
             return None
         return self.run.wer - base.wer
+
+
+def run_label(run: RunSummary | RunRow | Mapping[str, Any]) -> str:
+    """How both front ends name a stored run: ``#12 int8 encoder`` when the user named it,
+    else ``#12`` and its plan (or preset), ``#12 float32`` for a float baseline.
+
+    ``run`` is a :class:`RunSummary`, a :class:`RunRow`, a ``HistoryStore.get_run`` result
+    (its ``history`` entry gives the id and name) or a ``RunSummary.as_dict()``.
+    """
+    if isinstance(run, RunRow):
+        run = run.run
+    if isinstance(run, RunSummary):
+        run_id, name, plan = run.id, run.name, run.plan_name
+    elif isinstance(run, Mapping):
+        meta = run.get("history")
+        if isinstance(meta, Mapping):
+            run_id, name, plan = meta.get("id"), meta.get("name"), plan_columns(run)[0]
+        else:
+            run_id, name, plan = run.get("id"), run.get("name"), run.get("plan_name")
+    else:
+        raise TypeError(f"run_label takes a stored run, not {type(run).__name__}")
+    if not isinstance(run_id, int) or isinstance(run_id, bool):
+        raise TypeError(f"run_label takes a stored run; this one has no history id ({run_id!r})")
+    return f"#{run_id} {name or plan or 'float32'}"
 
 
 def comparable(run: RunSummary, base: RunSummary) -> bool:

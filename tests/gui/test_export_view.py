@@ -81,8 +81,8 @@ def test_runs_on_an_export_carry_its_plan_name(qtbot, window, dynamic_export, ti
     qtbot.waitUntil(lambda: window.job is None, timeout=10_000)
     outcome = done.args[0]
     log = window.run_panel.log.toPlainText()
-    assert f"all-dynamic #{outcome.baseline_id}" in log
-    assert f"float32 #{outcome.baseline_id}" not in log
+    assert f"#{outcome.baseline_id} all-dynamic" in log
+    assert f"#{outcome.baseline_id} float32" not in log
     rows = window.results.model.rows
     assert [r.run.plan_name for r in rows] == ["all-dynamic"]
     assert "all-dynamic" in window.results.model.index(0, 2).data()

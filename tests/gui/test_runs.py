@@ -75,14 +75,17 @@ def test_a_full_run_fills_table_chart_and_utterances(qtbot, window, tiny_data):
     assert "utt0" in page and "hello world" in page and "#" + str(outcome.run_id) in page
     assert window.plan.entries == plan_before
     assert window.run_panel.run_button.isEnabled()
-    assert "tutorial #" in window.run_panel.log.toPlainText()
+    assert f"#{outcome.run_id} tutorial: WER" in window.run_panel.log.toPlainText()
 
-    # a second plan reuses the cached baseline and adds one row
+    # a second plan reuses the cached baseline (named by the user meanwhile) and adds one row
+    window.history.annotate(outcome.baseline_id, name="reference float")
     assert window.apply_preset("bf16")
     with qtbot.waitSignal(window.runCompleted, timeout=RUN_TIMEOUT) as again:
         window.run_benchmark()
     qtbot.waitUntil(lambda: window.job is None, timeout=10_000)
     assert again.args[0].baseline_cached and again.args[0].baseline_id == outcome.baseline_id
+    assert again.args[0].baseline_name == "reference float"
+    assert f"#{outcome.baseline_id} reference float (cached)" in window.run_panel.log.toPlainText()
     assert window.results.model.rowCount() == 3
     assert len(window.results.scatter.run_ids) == 3
     assert window.results.scatter.front_ids
