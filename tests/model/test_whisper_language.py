@@ -22,7 +22,7 @@ from speechquant.core.errors import SourceError
 from speechquant.core.model import demo_whisper
 from speechquant.core.model.ct2_whisper import read_ct2_model
 from speechquant.core.model.demo_whisper import DEMO_WHISPERS, DemoWhisper
-from speechquant.core.model.whisper_language import prompt_tokens, set_language
+from speechquant.core.model.whisper_language import language_name, prompt_tokens, set_language
 from speechquant.core.sources import open_model
 
 from ..helpers import fixed_waves
@@ -180,3 +180,24 @@ def test_toy_language_codes_are_whisper_order():
     from transformers.models.whisper.tokenization_whisper import LANGUAGES
 
     assert list(LANGUAGES)[: len(LANGUAGE_CODES)] == list(LANGUAGE_CODES)
+
+
+def test_a_loaded_model_lists_and_sets_its_languages(toys):
+    model = open_model(MULTI)
+    assert model.languages == list(LANGUAGE_CODES)
+    model.set_language("ko")
+    assert model.language == "ko" and prompt_tokens(model.asr)[1] == "<|ko|>"
+    with pytest.raises(SourceError, match="knows no language 'xx'"):
+        model.set_language("xx")
+    assert model.language == "ko"  # a refused language leaves the model as it was
+    english = open_model(ENGLISH)
+    assert english.languages == ["en"]
+    english.set_language("en")
+    assert english.language is None
+    assert language_name("de") == "german" and language_name("qq") == "qq"
+
+
+def test_a_model_that_is_not_whisper_lists_no_language(tiny_model):
+    assert tiny_model.languages == []
+    with pytest.raises(SourceError, match="takes no language"):
+        tiny_model.set_language("en")
