@@ -91,7 +91,9 @@ class LanguageControl(QObject):
                 model.set_language(wanted)
             except SpeechquantError as exc:
                 self._remember(model.source, None)
-                self.message.emit(f"the language remembered for it is not set: {exc}", "warning")
+                self.message.emit(
+                    f"not setting the language remembered for {model.source}: {exc}", "warning"
+                )
             else:
                 self.message.emit(
                     f"{model.source}: language {wanted} (the one last chosen for it)", "info"
@@ -107,10 +109,12 @@ class LanguageControl(QObject):
             self.message.emit("open a model before choosing its language", "error")
             return False
         if code == model.language or self.codes == [code]:
+            self._show_current()
             return True  # it transcribes that language already
         if self.slot.busy:
             self.message.emit(
-                f"{self.slot.what} is running; change the language when it is done", "error"
+                f"{self.slot.what or 'a job'} is running; change the language when it is done",
+                "error",
             )
             self._show_current()
             return False

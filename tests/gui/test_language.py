@@ -143,7 +143,7 @@ def test_a_remembered_language_the_model_refuses_is_dropped(qtbot, toys, gui_set
     win = _window(qtbot, gui_settings, history)
     _open_source(qtbot, win, MULTI)
     assert win.model.language == "en"
-    assert "the language remembered for it is not set" in _log(win)
+    assert f"not setting the language remembered for {MULTI}" in _log(win)
     assert "knows no language 'xx'" in _log(win)
     assert win.language.remembered() == {}
     win.close()
