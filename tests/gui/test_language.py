@@ -27,6 +27,7 @@ from .helpers import fast_settings
 
 MULTI, ENGLISH = "demo:toy-multilingual", "demo:toy-en"
 TIMEOUT = 120_000
+LANGS = ("de", "fr", "en")
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +102,10 @@ def test_choosing_a_language_sets_it_and_a_run_records_it(qtbot, multi_window, t
         assert win.run_benchmark()
     qtbot.waitUntil(lambda: win.job is None, timeout=10_000)
     assert not again.args[0].baseline_cached and again.args[0].baseline["language"] == "fr"
+    plan = win.current_plan()  # an export takes the metrics of a run in its own language
+    found = {code: jobs.latest_matching_run(win.history, MULTI, plan, [], code) for code in LANGS}
+    assert found["de"][0] == outcome.run_id and found["fr"][0] == again.args[0].run_id
+    assert found["en"] is None
 
 
 def test_a_bad_language_is_one_line_and_the_model_is_unchanged(qtbot, multi_window, tiny_model):
