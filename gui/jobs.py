@@ -186,16 +186,23 @@ class ExportOutcome:
 
 
 def latest_matching_run(
-    history: HistoryStore, source: str, plan: Plan, calibration_ids: list[str]
+    history: HistoryStore,
+    source: str,
+    plan: Plan,
+    calibration_ids: list[str],
+    language: str | None = None,
 ) -> tuple[int, dict[str, Any], str] | None:
-    """The newest stored run of exactly this plan on ``source`` that calibrated on the same
-    utterances (so its figures describe the exported weights), as (id, result, label)."""
+    """The newest stored run of exactly this plan on ``source`` in ``language`` (a multilingual
+    Whisper's) that calibrated on the same utterances (so its figures describe the exported
+    weights), as (id, result, label)."""
     wanted = plan.to_dict()
     try:
         for run in history.list_runs(source=source):
             if run.plan_name != plan.name:
                 continue
             result = history.get_run(run.id)
+            if result.get("language") != language:
+                continue
             meta = result.pop("history", {})
             stored = result.get("plan") or {}
             if stored.get("entries") != wanted["entries"] or (
@@ -239,7 +246,11 @@ def export_job(
             dataset = open_dataset(data, progress=progress, cancel=cancel)
             evaluated = dataset.first(settings.limit) if settings.limit else dataset
         variant, calib_ids = quantize_model(model, plan, evaluated, settings, progress, cancel)
-        found = latest_matching_run(history, model.source, plan, calib_ids) if history else None
+        found = (
+            latest_matching_run(history, model.source, plan, calib_ids, model.language)
+            if history
+            else None
+        )
         check(cancel)
         fresh = not target.exists()
         folder = export_model(

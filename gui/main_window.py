@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -19,7 +16,6 @@ from PySide6.QtWidgets import (
 from speechquant.core.errors import SpeechquantError
 from speechquant.core.evaluation.history import HistoryStore
 from speechquant.core.export.info import export_info
-from speechquant.core.formatting import format_bytes
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.tree import ModuleTree, build_tree
@@ -28,10 +24,11 @@ from speechquant.core.quantization.validation import validate_plan
 from .export_action import Exporter
 from .job_slot import JobSlot
 from .jobs import Loaded, RunOutcome, describe, load_job, run_job
+from .language_control import LanguageControl
 from .machine_dialog import MachineDialog, slot_starter
 from .microphone_tab import MicrophoneTab
-from .model_bar import ModelBar
-from .paths import RememberedFolder
+from .model_bar import ModelBar, model_info
+from .paths import RememberedFolder, open_history
 from .plan_editor import PlanEditor, entries_text
 from .plan_panel import PlanPanel
 from .results_view import ResultsView
@@ -43,15 +40,6 @@ from .utterances_view import UtterancesView
 from .worker import Job, Worker
 
 TAB_PLAN, TAB_RESULTS, TAB_UTTERANCES = range(3)
-
-
-def open_history() -> tuple[HistoryStore, str | None]:
-    """The user's run history; a temporary one (and why) when it cannot be used."""
-    try:
-        return HistoryStore(), None
-    except SpeechquantError as exc:
-        fallback = Path(tempfile.mkdtemp(prefix="speechquant-")) / "history.sqlite"
-        return HistoryStore(fallback), f"{exc}; runs go to {fallback} for this session"
 
 
 class MainWindow(QMainWindow):
@@ -123,6 +111,8 @@ class MainWindow(QMainWindow):
 
         self.model_bar = ModelBar(self.settings, self.folder, self)
         self.model_bar.sourceRequested.connect(self.open_source)
+        self.language = LanguageControl(self.settings, self.slot, self)
+        self.language.add_to(self.model_bar)
         self.addToolBar(self.model_bar)
         self.recent_menu = self.model_bar.recent_menu
         self.exporter = Exporter(self.slot, self.contexts, self.folder, self)
@@ -204,6 +194,9 @@ class MainWindow(QMainWindow):
         self.results.failed.connect(self.report_error)
         self.modelLoaded.connect(lambda _m: self.exporter.model_changed())
         self.modelLoaded.connect(self.analyzer.model_changed)
+        self.language.message.connect(self.log)
+        self.language.languageChanged.connect(self._show_info)  # and the analysis is stale:
+        self.language.languageChanged.connect(self.analyzer.model_changed)
         self.analyzer.planFound.connect(self._load_found_plan)
         self.analyzer.view.coloursChanged.connect(self.tree_model.set_highlights)
         self.exporter.message.connect(self.log)
@@ -266,11 +259,9 @@ class MainWindow(QMainWindow):
         self.tree_model.set_tree(tree, plan)
         self.plan_panel.show_tree()
         self.plan_panel.set_export_info(export_info(model))
-        nodes = sum(1 for _ in tree.nodes())
-        kind = f"export of plan {model.plan.name}" if model.plan is not None else model.interface
-        info = f"{model.source} · {kind} · {nodes} modules · {format_bytes(tree.root.total_bytes)}"
-        self.model_label.setText(info)
-        self.model_label.setToolTip(info)
+        self.language.model_changed(model)  # its remembered language is set before it shows
+        self._model_tree = tree
+        info = self._show_info(model)
         self.setWindowTitle(f"speechquant — {model.source}")
         self.model_bar.set_source(model.source)
         self.results.set_current_source(model.source)
@@ -278,6 +269,12 @@ class MainWindow(QMainWindow):
         self.run_panel.idle("ready", can_run=not self.slot.busy)
         self.log(f"opened {info}")
         self.modelLoaded.emit(model)
+
+    def _show_info(self, model: LoadedModel) -> str:
+        info = model_info(model, self._model_tree)
+        self.model_label.setText(info)
+        self.model_label.setToolTip(info)
+        return info
 
     # --- plans -----------------------------------------------------------------------------
     @property

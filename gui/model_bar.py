@@ -9,12 +9,24 @@ from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QFileDialog, QInputDialog, QLabel, QMenu, QToolBar
 
+from speechquant.core.formatting import format_bytes
+from speechquant.core.model.loaded import LoadedModel
+from speechquant.core.quantization.tree import ModuleTree
 from speechquant.core.sources import BUILTINS
 
 from .paths import RememberedFolder
 
 MAX_RECENT = 8
 RECENT_KEY = "recent_sources"
+
+
+def model_info(model: LoadedModel, tree: ModuleTree) -> str:
+    """The window's line about the open model: source, kind, language, modules, size."""
+    nodes = sum(1 for _ in tree.nodes())
+    kind = f"export of plan {model.plan.name}" if model.plan is not None else model.interface
+    language = f" · language {model.language}" if model.language else ""
+    size = format_bytes(tree.root.total_bytes)
+    return f"{model.source} · {kind}{language} · {nodes} modules · {size}"
 
 
 class ModelBar(QToolBar):

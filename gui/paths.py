@@ -1,13 +1,16 @@
-"""Paths the user types or picks: the one remembered folder of the file dialogs, and the DATA
-check that runs as a dataset path is typed."""
+"""Paths the user types or picks: the one remembered folder of the file dialogs, the DATA
+check that runs as a dataset path is typed, and where the run history lives."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
 from speechquant.core.data.datasets import DEMO
+from speechquant.core.errors import SpeechquantError
+from speechquant.core.evaluation.history import HistoryStore
 
 FOLDER_KEY = "dialogs/last_dir"
 
@@ -24,6 +27,15 @@ def data_problem(spec: str) -> str | None:
     if path.is_file() and path.suffix.lower() not in (".csv", ".tsv"):
         return f"dataset {spec} is a file but not a .csv/.tsv manifest"
     return None
+
+
+def open_history() -> tuple[HistoryStore, str | None]:
+    """The user's run history; a temporary one (and why) when it cannot be used."""
+    try:
+        return HistoryStore(), None
+    except SpeechquantError as exc:
+        fallback = Path(tempfile.mkdtemp(prefix="speechquant-")) / "history.sqlite"
+        return HistoryStore(fallback), f"{exc}; runs go to {fallback} for this session"
 
 
 class RememberedFolder:

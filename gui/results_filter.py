@@ -54,6 +54,8 @@ class StoredFacts:
     machine_label: str | None = None
     comparison: dict[str, Any] = field(default_factory=dict)
     load: dict[str, Any] = field(default_factory=dict)
+    language: str | None = None
+    """The decoder language a multilingual Whisper was run with."""
 
     @classmethod
     def of(cls, result: dict[str, Any]) -> StoredFacts:
@@ -66,12 +68,14 @@ class StoredFacts:
         key = machine.get("key")
         comparison = result.get("comparison")
         load = result.get("load")
+        language = result.get("language")
         return cls(
             wer_ci=wer_ci,
             machine_key=str(key) if key else None,
             machine_label=machine_label(machine) if machine else None,
             comparison=comparison if isinstance(comparison, dict) else {},
             load=load if isinstance(load, dict) else {},
+            language=language if isinstance(language, str) and language else None,
         )
 
 

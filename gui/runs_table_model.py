@@ -45,6 +45,11 @@ def _cmp(facts: StoredFacts, key: str, spec: str, suffix: str = "") -> str:
     return "-"
 
 
+def model_text(row: RunRow, facts: StoredFacts) -> str:
+    """The run's source, with the language it transcribed where it had one: ``… · de``."""
+    return row.run.source + (f" · {facts.language}" if facts.language else "")
+
+
 Cell = Callable[[RunRow, StoredFacts], Any]
 COLUMNS: list[tuple[str, Cell, Cell]] = [
     # header, display(row, facts) -> str, sort(row, facts) -> value
@@ -70,7 +75,7 @@ COLUMNS: list[tuple[str, Cell, Cell]] = [
     ("machine", lambda r, f: f.machine_label or "-", lambda r, f: f.machine_label or ""),
     ("engine", lambda r, f: r.run.engine or "-", lambda r, f: r.run.engine or ""),
     ("kind", lambda r, f: r.run.kind, lambda r, f: r.run.kind),
-    ("model", lambda r, f: r.run.source, lambda r, f: r.run.source),
+    ("model", lambda r, f: model_text(r, f), lambda r, f: model_text(r, f)),
 ]
 HEADERS = [c[0] for c in COLUMNS]
 NUMERIC = {i for i, h in enumerate(HEADERS) if h in (
@@ -129,7 +134,7 @@ class RunsTableModel(QAbstractTableModel):
         else:
             base = "measured as is (an export)" if run.plan_name else "float baseline"
         lines = [
-            run.source,
+            run.source + (f" (language {facts.language})" if facts.language else ""),
             run.plan_summary,
             f"data: {run.data or '-'} ({run.n_utterances} utterances)",
             base,

@@ -24,7 +24,7 @@ from speechquant.core.model.long_audio import (
     plan_windows,
 )
 from speechquant.core.model.trust import checked_hyperparams
-from speechquant.core.model.whisper_language import prompt_language
+from speechquant.core.model.whisper_language import known_languages, prompt_language, set_language
 from speechquant.core.paths import cache_dir
 
 INTERFACES = ("EncoderASR", "EncoderDecoderASR", "WhisperASR")
@@ -62,6 +62,25 @@ class LoadedModel:
     def language(self) -> str | None:
         """The language code a multilingual Whisper's decoder prompt carries, else None."""
         return prompt_language(self.asr)
+
+    @property
+    def languages(self) -> list[str]:
+        """The language codes :meth:`set_language` accepts (empty: the model takes no language).
+
+        A multilingual Whisper's codes; ``["en"]`` alone for an English-only Whisper.
+        """
+        return known_languages(self.asr)
+
+    def set_language(self, language: str) -> None:
+        """Make a multilingual Whisper transcribe ``language`` (a code such as ``de``).
+
+        Raises
+        ------
+        SourceError
+            One line naming the model and what it accepts, when the model takes no language or
+            does not know this one; the model is then left as it was.
+        """
+        set_language(self.asr, language, self.source)
 
     def windows(self, wav: torch.Tensor) -> list[Window]:
         """How :meth:`transcribe` cuts ``wav`` (one window unless it is long; see long_audio)."""

@@ -38,6 +38,30 @@ def language_codes(tokenizer: Any) -> list[str]:
     ]
 
 
+def known_languages(asr: Any) -> list[str]:
+    """The language codes :func:`set_language` accepts for ``asr``, in Whisper's order.
+
+    A multilingual Whisper's codes; ``["en"]`` for an English-only Whisper (it sends no language
+    token, so ``en`` changes nothing); none for a model that is not Whisper or whose decoder has
+    no prompt to set a language in.
+    """
+    whisper = _whisper(asr)
+    if whisper is None:
+        return []
+    if not _multilingual(whisper):
+        return [ENGLISH]
+    if not hasattr(getattr(asr.mods, "decoder", None), "set_prompt"):
+        return []
+    return language_codes(whisper.tokenizer)
+
+
+def language_name(code: str) -> str:
+    """Whisper's English name of a language code (``de`` -> ``german``); the code if unknown."""
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES
+
+    return str(LANGUAGES.get(code, code))
+
+
 def prompt_tokens(asr: Any) -> list[str]:
     """The decoder's start-of-transcript prompt as token strings (empty for non-Whisper models)."""
     whisper = _whisper(asr)

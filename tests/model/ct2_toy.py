@@ -10,11 +10,17 @@ decoder ends every transcript after one token, so transcribing takes millisecond
 
 from __future__ import annotations
 
+import importlib
 import json
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+from speechquant.core.model.demo_whisper import DEMO_WHISPERS, DemoWhisper
 
 WIDTH, HEADS, FFN, MELS = 8, 2, 16, 80
 SOURCE_POSITIONS, TARGET_POSITIONS = 1500, 448
@@ -223,3 +229,35 @@ def write_toy_package(site: Path, name: str, *, multilingual: bool, parts: int =
         file = "model.bin" if parts == 1 else f"model.bin.part{i + 1}"
         (folder / file).write_bytes(blob[cuts[i] : cuts[i + 1]])
     return names
+
+
+def toy_spec(name: str, packages: list[str], extra: str = "toy") -> DemoWhisper:
+    """The built-in ``demo:<name>`` made of the toy ``packages`` :func:`write_toy_package` wrote."""
+    parts = [(p, "data/model.bin.part" + str(i + 1)) for i, p in enumerate(packages)]
+    if len(packages) == 1:
+        parts = [(packages[0], "data/model.bin")]
+    return DemoWhisper(
+        name=name,
+        title=name,
+        extra=extra,
+        packages=tuple(p.replace("_", "-") for p in packages),
+        model_parts=tuple(parts),
+        support=(packages[0], "data"),
+        language_note="toy",
+    )
+
+
+@contextmanager
+def toy_builtins(factory: pytest.TempPathFactory, prefix: str = "sq_toy") -> Iterator[Path]:
+    """``demo:toy-multilingual`` (in two packages) and ``demo:toy-en`` (English-only) as
+    built-ins, built into a private model cache, while the context is open; yields the site."""
+    site = factory.mktemp("toy-site")
+    multi = write_toy_package(site, f"{prefix}_multi", multilingual=True, parts=2)
+    english = write_toy_package(site, f"{prefix}_en", multilingual=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(site))
+        importlib.invalidate_caches()
+        mp.setenv("SPEECHQUANT_CACHE", str(factory.mktemp("toy-cache")))
+        mp.setitem(DEMO_WHISPERS, "toy-multilingual", toy_spec("toy-multilingual", multi))
+        mp.setitem(DEMO_WHISPERS, "toy-en", toy_spec("toy-en", english))
+        yield site

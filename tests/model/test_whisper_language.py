@@ -6,7 +6,6 @@ for the real models: package lookup, split ``model.bin``, conversion, tokenizer,
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,44 +20,21 @@ from speechquant.core.cli.main import main
 from speechquant.core.errors import SourceError
 from speechquant.core.model import demo_whisper
 from speechquant.core.model.ct2_whisper import read_ct2_model
-from speechquant.core.model.demo_whisper import DEMO_WHISPERS, DemoWhisper
-from speechquant.core.model.whisper_language import prompt_tokens, set_language
+from speechquant.core.model.demo_whisper import DEMO_WHISPERS
+from speechquant.core.model.whisper_language import language_name, prompt_tokens, set_language
 from speechquant.core.sources import open_model
 
 from ..helpers import fixed_waves
-from .ct2_toy import LANGUAGE_CODES, ct2_bytes, write_toy_package
+from .ct2_toy import LANGUAGE_CODES, ct2_bytes, toy_builtins
 
 MULTI, ENGLISH = "demo:toy-multilingual", "demo:toy-en"
 PROMPT_EN = ["<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>"]
 
 
-def _spec(name: str, packages: list[str], extra: str) -> DemoWhisper:
-    parts = [(p, "data/model.bin.part" + str(i + 1)) for i, p in enumerate(packages)]
-    if len(packages) == 1:
-        parts = [(packages[0], "data/model.bin")]
-    return DemoWhisper(
-        name=name,
-        title=name,
-        extra=extra,
-        packages=tuple(p.replace("_", "-") for p in packages),
-        model_parts=tuple(parts),
-        support=(packages[0], "data"),
-        language_note="toy",
-    )
-
-
 @pytest.fixture(scope="module")
 def toys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Two toy built-ins (multilingual in two packages, English-only in one) in a private cache."""
-    site = tmp_path_factory.mktemp("toy-site")
-    multi = write_toy_package(site, "sq_toy_multi", multilingual=True, parts=2)
-    english = write_toy_package(site, "sq_toy_en", multilingual=False)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(site))
-        importlib.invalidate_caches()
-        mp.setenv("SPEECHQUANT_CACHE", str(tmp_path_factory.mktemp("toy-cache")))
-        mp.setitem(DEMO_WHISPERS, "toy-multilingual", _spec("toy-multilingual", multi, "toy"))
-        mp.setitem(DEMO_WHISPERS, "toy-en", _spec("toy-en", english, "toy"))
+    with toy_builtins(tmp_path_factory) as site:
         yield site
 
 
@@ -180,3 +156,24 @@ def test_toy_language_codes_are_whisper_order():
     from transformers.models.whisper.tokenization_whisper import LANGUAGES
 
     assert list(LANGUAGES)[: len(LANGUAGE_CODES)] == list(LANGUAGE_CODES)
+
+
+def test_a_loaded_model_lists_and_sets_its_languages(toys):
+    model = open_model(MULTI)
+    assert model.languages == list(LANGUAGE_CODES)
+    model.set_language("ko")
+    assert model.language == "ko" and prompt_tokens(model.asr)[1] == "<|ko|>"
+    with pytest.raises(SourceError, match="knows no language 'xx'"):
+        model.set_language("xx")
+    assert model.language == "ko"  # a refused language leaves the model as it was
+    english = open_model(ENGLISH)
+    assert english.languages == ["en"]
+    english.set_language("en")
+    assert english.language is None
+    assert language_name("de") == "german" and language_name("qq") == "qq"
+
+
+def test_a_model_that_is_not_whisper_lists_no_language(tiny_model):
+    assert tiny_model.languages == []
+    with pytest.raises(SourceError, match="takes no language"):
+        tiny_model.set_language("en")
