@@ -68,6 +68,7 @@ for path in sys.argv[3:]:
 
 PROBE = """
 import json, sys
+from speechquant.core.cli.cuda_pages import is_cuda_library
 from speechquant.core.cli.main import main
 status = main(["transcribe", sys.argv[1], sys.argv[2]])
 import torch
@@ -79,9 +80,8 @@ def rss_by_kind():
             head = line.split()
             if head and "-" in head[0] and not head[0].endswith(":"):
                 path = head[5] if len(head) > 5 else ""
-                cuda = "/nvidia/" in path or "_cuda" in path or "cudnn" in path or "nccl" in path
                 current = ("anonymous" if not path or path.startswith("[")
-                           else "CUDA libraries" if cuda else "other files")
+                           else "CUDA libraries" if is_cuda_library(path) else "other files")
             elif head and head[0] == "Rss:":
                 kinds[current] = kinds.get(current, 0) + int(head[1]) / 1024
     return kinds

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from speechquant.core.cli.cluster_options import cluster_executor, cluster_note, cluster_settings
+from speechquant.core.cli.process import release_unused_memory
 from speechquant.core.cli.runs_table import format_runs_table
 from speechquant.core.cli.scheme_options import scheme_settings
 from speechquant.core.cli.tqdm_progress import TqdmProgress
@@ -87,10 +88,16 @@ def bench_settings(args: argparse.Namespace) -> BenchSettings:
 
 
 def open_source(args: argparse.Namespace, progress: ProgressCallback | None) -> LoadedModel:
-    """The command's SOURCE, opened as its ``--trust-code`` and ``--language`` say."""
-    return open_model(
+    """The command's SOURCE, opened as its ``--trust-code`` and ``--language`` say.
+
+    What loading it left behind and the CUDA libraries' pages are released afterwards
+    (:func:`release_unused_memory`).
+    """
+    model = open_model(
         args.source, progress=progress, trust_code=args.trust_code, language=args.language
     )
+    release_unused_memory()
+    return model
 
 
 def _load_plan(path: str, engine: str | None) -> Plan:

@@ -12,7 +12,7 @@ from speechquant.core.cli.cluster_options import add_cluster_options
 from speechquant.core.cli.doctor_command import add_doctor_parser
 from speechquant.core.cli.listen import add_listen_parser
 from speechquant.core.cli.outputs import check_outputs
-from speechquant.core.cli.process import configure_process
+from speechquant.core.cli.process import configure_process, release_unused_memory
 from speechquant.core.cli.scheme_options import add_scheme_options
 from speechquant.core.cli.search_commands import add_search_parsers
 from speechquant.core.errors import Cancelled, SpeechquantError
@@ -200,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_process()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
+    release_unused_memory()
     try:
         with user_warnings(_warn):
             check_outputs(args)
