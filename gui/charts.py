@@ -121,6 +121,8 @@ class ScatterChart(QWidget):
         self.errors = pg.ErrorBarItem(beam=0.0, pen=pg.mkPen("#555", width=1))
         self.errors.setVisible(False)
         self.error_count = 0
+        self.error_span: tuple[float, float] | None = None
+        """The lowest and highest WER the drawn intervals reach (the view includes them)."""
         self.front_groups = 0
         self._extra_fronts: list[pg.PlotDataItem] = []
         item = self.plot.getPlotItem()
@@ -192,7 +194,7 @@ class ScatterChart(QWidget):
             item.addItem(text)
             self._labels.append(text)
         self._legend_for(bool(plan_spots), bool(base_spots), bool(xs))
-        self._fit(points)
+        self._fit(points, self.error_span)
 
     def _draw_fronts(self, xs: list[float], ys: list[float]) -> None:
         """One dashed line per setup group (``xs``/``ys`` hold the groups split by NaN)."""
@@ -228,6 +230,14 @@ class ScatterChart(QWidget):
             top.append(max(0.0, ci[1] - wer))
             bottom.append(max(0.0, wer - ci[0]))
         self.error_count = len(x)
+        self.error_span = (
+            (
+                min(w - b for w, b in zip(y, bottom, strict=True)),
+                max(w + t for w, t in zip(y, top, strict=True)),
+            )
+            if x
+            else None
+        )
         if x:
             self.errors.setData(
                 x=np.array(x), y=np.array(y), top=np.array(top), bottom=np.array(bottom)
@@ -248,14 +258,18 @@ class ScatterChart(QWidget):
             legend.addItem(self.front, "Pareto front (same data, subset, machine)")
         legend.setVisible(plans or baselines)
 
-    def _fit(self, points: list[tuple[float, float]]) -> None:
-        """Show every point with room on the right and above for its label."""
+    def _fit(
+        self, points: list[tuple[float, float]], span: tuple[float, float] | None = None
+    ) -> None:
+        """Show every point with room on the right and above for its label, and the WER
+        intervals' whole ``span`` (low, high) when given."""
         item = self.plot.getPlotItem()
         if not points:  # nothing to show: a neutral range, not the previous model's
             item.setXRange(0.0, 1.0, padding=0)
             item.setYRange(0.0, 100.0, padding=0)
             return
         xs, ys = [p[0] for p in points], [p[1] for p in points]
+        ys += list(span) if span is not None else []
         x_span = (max(xs) - min(xs)) or max(abs(max(xs)) * 0.5, 0.01)
         y_span = (max(ys) - min(ys)) or max(abs(max(ys)) * 0.2, 1.0)
         item.setXRange(min(xs) - 0.1 * x_span, max(xs) + 0.35 * x_span, padding=0)

@@ -87,6 +87,8 @@ def test_results_filter_group_and_export(qtbot, window, history, tmp_path):
     assert set(chart.front_ids) == {base, fast, good, other}
     assert chart.front_groups == 1  # one line: the demo run is alone on its data
     assert chart.error_count == 3 and results.bars.speedup.error_count == 2
+    low, high = chart.plot.getPlotItem().viewRange()[1]
+    assert chart.error_span == (8.0, 15.0) and low <= 8.0 and high >= 15.0  # whole bars shown
     assert [results.subset.itemText(i) for i in range(results.subset.count())][1:] == [
         "demo · 5 utts",
         "speech/manifest.csv · 2 utts",
