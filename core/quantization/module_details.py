@@ -173,6 +173,8 @@ def packed_tensors(module: nn.Module) -> list[TensorDetails]:
     except Exception:  # a module whose packed params were never filled holds no weights
         return []
     stored = getattr(module, "dtype", None)
+    if not isinstance(stored, torch.dtype):  # recurrent cells name it weight_dtype
+        stored = getattr(module, "weight_dtype", None)
     stored = stored if isinstance(stored, torch.dtype) else None
     if isinstance(found, dict):
         pairs: Iterable[tuple[str, object]] = [
