@@ -158,7 +158,6 @@ def results_shots(shot: Shooter, source: str, data: str, limit: int, outdir: Pat
     panel = window.settings_panel
     panel.dataset.setText(data)
     panel.limit.setValue(limit)
-    panel.warmup.setValue(0)
     panel.repeats.setValue(1)
     panel.encoder_rtf.setChecked(True)
     if window.model is None or window.model.source != source:
