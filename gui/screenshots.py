@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 SIZE = (1400, 900)
+SHOTS = ("main-window", "results", "microphone", "sensitivity")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,13 +47,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="DATA for the runs (default: the shared speech set's manifest, else demo)",
     )
     parser.add_argument("--limit", type=int, default=4, help="utterances per run (default: 4)")
+    parser.add_argument(
+        "--sensitivity-schemes",
+        nargs="+",
+        default=["dynamic", "bf16"],
+        help="schemes of the sensitivity screenshot (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=SHOTS,
+        default=list(SHOTS),
+        help="render only these screenshots (default: all)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="seconds each job may take before the script stops with an error (default: %(default)s)",
+    )
     return parser
 
 
 class Shooter:
     """Drives one MainWindow through the steps, waiting on its signals."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, timeout_s: float = 900.0) -> None:
         from PySide6.QtCore import QSettings
 
         from speechquant.core.evaluation.history import HistoryStore
@@ -68,19 +88,26 @@ class Shooter:
         self.window.show()
         self.errors: list[str] = []
         self.window.jobFailed.connect(self.errors.append)
+        self.timeout_s = timeout_s
 
-    def wait_job(self, timeout_ms: int = 900_000) -> None:
+    def wait_job(self) -> None:
+        """Wait for the running job; stop with an error when it fails or outlasts the timeout."""
         from PySide6.QtCore import QEventLoop, QTimer
 
         if self.window.job is None:
             return
         loop = QEventLoop()
         self.window.jobFinished.connect(loop.quit)
-        QTimer.singleShot(timeout_ms, loop.quit)
+        QTimer.singleShot(int(self.timeout_s * 1000), loop.quit)
         loop.exec()
         self.window.jobFinished.disconnect(loop.quit)
         if self.errors:
             raise SystemExit(f"error: {self.errors[-1]}")
+        if self.window.job is not None:
+            self.window.cancel_job()
+            raise SystemExit(
+                f"error: a job outlasted {self.timeout_s:.0f} s; pass a larger --timeout or a smaller --limit"
+            )
 
     def settle(self) -> None:
         for _ in range(5):
@@ -176,8 +203,10 @@ def results_shots(shot: Shooter, source: str, data: str, limit: int, outdir: Pat
     shot.save(outdir / "utterances.png")
 
 
-def sensitivity_shot(shot: Shooter, source: str, limit: int, out: Path) -> None:
-    """Sensitivity (dynamic and bf16) and a size-within-budget plan search, the tab shown."""
+def sensitivity_shot(
+    shot: Shooter, source: str, schemes: tuple[str, ...], limit: int, out: Path
+) -> None:
+    """Sensitivity on ``schemes`` and a size-within-budget plan search, the tab shown."""
     from .search_action import SuggestChoice
 
     window = shot.window
@@ -186,12 +215,14 @@ def sensitivity_shot(shot: Shooter, source: str, limit: int, out: Path) -> None:
     if window.model is None or window.model.source != source:
         shot.open(source)
     analyzer = window.analyzer
-    analyzer.run_sensitivity(("dynamic", "bf16"))
+    if not analyzer.run_sensitivity(schemes):
+        raise SystemExit(
+            f"error: {shot.errors[-1] if shot.errors else 'sensitivity did not start'}"
+        )
     shot.wait_job()
     choice = SuggestChoice(
-        max_wer_increase=5.0, objective="size", schemes=("dynamic", "bf16"), search_n=3,
-        max_evals=12,
-    )  # fmt: skip
+        max_wer_increase=5.0, objective="size", schemes=schemes, search_n=3, max_evals=12
+    )
     analyzer.suggest(choice)
     shot.wait_job()
     window.tabs.setCurrentWidget(analyzer.view)
@@ -203,12 +234,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     args.outdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="speechquant-shots-") as tmp:
-        shot = Shooter(Path(tmp))
+        shot = Shooter(Path(tmp), args.timeout)
         data = args.data or default_data()
-        main_window_shot(shot, args.results_source, args.outdir / "main-window.png")
-        results_shots(shot, args.results_source, data, args.limit, args.outdir)
-        microphone_shot(shot, data, args.outdir / "microphone.png")
-        sensitivity_shot(shot, args.sensitivity_source, args.limit, args.outdir / "sensitivity.png")
+        if "main-window" in args.only:
+            main_window_shot(shot, args.results_source, args.outdir / "main-window.png")
+        if "results" in args.only:
+            results_shots(shot, args.results_source, data, args.limit, args.outdir)
+        if "microphone" in args.only:
+            microphone_shot(shot, data, args.outdir / "microphone.png")
+        if "sensitivity" in args.only:
+            schemes = tuple(args.sensitivity_schemes)
+            out = args.outdir / "sensitivity.png"
+            sensitivity_shot(shot, args.sensitivity_source, schemes, args.limit, out)
         shot.window.close()
     return 0
 

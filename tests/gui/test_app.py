@@ -45,3 +45,25 @@ def test_the_screenshot_script_writes_the_three_pngs(qapp, tmp_path, tiny_data):
     for name in ("main-window.png", "results.png", "utterances.png"):
         image = QImage(str(tmp_path / name))
         assert image.width() >= 1000 and image.height() >= 600, name
+
+
+def test_the_screenshot_script_stops_on_a_job_that_outlasts_its_timeout(qapp, qtbot, tmp_path):
+    from speechquant.gui import screenshots
+
+    shot = screenshots.Shooter(tmp_path, timeout_s=0.0)
+    try:
+        shot.window.open_source("replica:wav2vec2-tiny")
+        assert shot.window.job is not None
+        with pytest.raises(SystemExit, match="outlasted 0 s; pass a larger --timeout"):
+            shot.wait_job()
+        qtbot.waitUntil(lambda: shot.window.job is None, timeout=60_000)
+    finally:
+        shot.window.close()
+
+
+def test_the_screenshot_script_renders_only_the_shots_asked_for(qapp, tmp_path, tiny_data):
+    from speechquant.gui import screenshots
+
+    args = [str(tmp_path), "--results-source", "replica:wav2vec2-tiny", "--data", str(tiny_data)]
+    assert screenshots.main([*args, "--only", "main-window"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["main-window.png"]
