@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/profile_plans.py [--source demo:whisper-tiny-en] [--language en]
        [--data manifest.csv] [--limit 8] [--warmup 1] [--threads T] [--plan PLAN.json]
-       [--top-ops 12] [--candidates] [--candidate-limit 20] [--json out.json]
+       [--top-ops 12] [--candidates] [--candidate-limit 20] [--variants a,b] [--json out.json]
 
 The first ``--limit`` LJSpeech and Harvard utterances of the shared speech set (spread evenly over
 the sorted ids; all of a DATA without those folders) are transcribed by float32 and by the best plan, utterance by utterance in
@@ -226,8 +226,11 @@ def format_ops(name: str, ops: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+VARIANTS = ("threads", "inference", "suppression", "front-end", "float-layers")
+
+
 def run_candidates(
-    model: LoadedModel, plan: Plan, dataset: Dataset, calib_n: int
+    model: LoadedModel, plan: Plan, dataset: Dataset, calib_n: int, which: list[str]
 ) -> list[dict[str, Any]]:
     """Variants of ``plan`` timed with it (paired, interleaved); speed-up = plan / variant."""
     settings = BenchSettings(warmup=1, encoder_rtf=False, calib_n=calib_n)
@@ -235,15 +238,23 @@ def run_candidates(
     def build(p: Plan) -> LoadedModel:
         return quantize_model(model, p, dataset, settings)[0]
 
-    base = build(plan)
-    variants = [
-        base,
-        decoder_threads(build(renamed(plan, f"{plan.name}, search at 1 thread")), model, 1),
-        InferenceModeModel.of(build(renamed(plan, f"{plan.name}, inference_mode"))),
-        lean_suppression(build(renamed(plan, f"{plan.name}, suppression built once")), model),
-        build(static_front_end(plan)),
-        build(float_decoder_layers(plan)),
-    ]
+    makers = {
+        "threads": lambda: decoder_threads(
+            build(renamed(plan, f"{plan.name}, search at 1 thread")), model, 1
+        ),
+        "inference": lambda: InferenceModeModel.of(
+            build(renamed(plan, f"{plan.name}, inference_mode"))
+        ),
+        "suppression": lambda: lean_suppression(
+            build(renamed(plan, f"{plan.name}, suppression built once")), model
+        ),
+        "front-end": lambda: build(static_front_end(plan)),
+        "float-layers": lambda: build(float_decoder_layers(plan)),
+    }
+    unknown = sorted(set(which) - set(makers))
+    if unknown:
+        raise SystemExit(f"error: unknown --variants {unknown}; use some of {', '.join(makers)}")
+    variants = [build(plan), *(makers[name]() for name in which)]
     results = paired_benchmark(variants, dataset, settings)
     reference = results[0]
     rows = []
@@ -266,7 +277,8 @@ def run_candidates(
             }
         )
     load = reference.load.to_json() if reference.load else None
-    return [{"load": load, "audio_seconds": reference.audio_seconds}, *rows]
+    meta = {"load": load, "audio_seconds": reference.audio_seconds, "threads": reference.threads}
+    return [meta, *rows]
 
 
 def format_candidates(rows: list[dict[str, Any]]) -> str:
@@ -297,6 +309,9 @@ def main() -> None:
     parser.add_argument("--top-ops", type=int, default=0)
     parser.add_argument("--candidates", action="store_true")
     parser.add_argument("--candidate-limit", type=int, default=20)
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help="which --candidates, comma-separated"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if args.limit < 1 or args.warmup < 0 or args.candidate_limit < 1:
@@ -361,11 +376,11 @@ def main() -> None:
         if model.interface != "WhisperASR":
             raise SystemExit("error: --candidates are Whisper variants; give a Whisper --source")
         chosen = select_utterances(args.data, args.candidate_limit)
-        meta, *rows = run_candidates(model, plan, chosen, args.calib_n)
+        meta, *rows = run_candidates(model, plan, chosen, args.calib_n, args.variants.split(","))
         print(
             f"\ncandidates against {plan.name}: {rows[0]['utterances']} utterances "
-            f"({meta['audio_seconds']:.1f} s), paired interleaved timing after 1 warm-up "
-            f"utterance; load {json.dumps(meta['load'])}"
+            f"({meta['audio_seconds']:.1f} s), {meta['threads']} threads, paired interleaved "
+            f"timing after 1 warm-up utterance; load {json.dumps(meta['load'])}"
         )
         print(format_candidates(rows))
         report["candidates"] = {"meta": meta, "rows": rows}
