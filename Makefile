@@ -15,7 +15,7 @@ LOCKVENV := .cache/lock-venv
 UV_VERSION := 0.13.9
 
 
-.PHONY: help install lock lock-upgrade system-deps lint typecheck contract test test-fast demo gui screenshots bench bench-compare bench-search bench-peers bench-trust bench-cluster bench-memory clean
+.PHONY: help install lock lock-upgrade system-deps lint typecheck contract test test-fast demo gui screenshots bench bench-compare bench-search bench-peers bench-trust bench-cluster bench-memory bench-profile clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -93,6 +93,11 @@ bench-trust: $(STAMP) ## paired speed-ups quiet, under a busy loop and against a
 
 bench-cluster: $(STAMP) ## sensitivity on Whisper tiny.en, one process vs a local 2-worker Ray cluster (benchmarks/bench_cluster.py)
 	$(PY) benchmarks/bench_cluster.py
+
+bench-profile: $(STAMP) ## where float32 and the best plan spend their time, stage by stage, and variants timed against the plan (benchmarks/profile_plans.py)
+	$(PY) benchmarks/profile_plans.py --top-ops 12 --candidates
+	$(PY) benchmarks/profile_plans.py --source demo:whisper-base --language en --limit 6
+	$(PY) benchmarks/profile_plans.py --source replica:wav2vec2-large --limit 4
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

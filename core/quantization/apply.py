@@ -59,10 +59,31 @@ def clone_structure(module: nn.Module) -> nn.Module:
         name: None if child is None else clone_structure(child)
         for name, child in module._modules.items()
     }
-    for hooks in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks"):
+    _own_hooks(clone, module)
+    return clone
+
+
+#: The hook registries of an ``nn.Module`` (each a dict in its ``__dict__``).
+HOOK_DICTS = (
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+)
+
+
+def _own_hooks(clone: nn.Module, module: nn.Module) -> None:
+    """Give ``clone`` its own copies of ``module``'s hook registries (the same hooks in them).
+
+    A copied ``__dict__`` would share them: a hook registered on the copy would also run on the
+    original, and the other way round.
+    """
+    for hooks in HOOK_DICTS:
         if hooks in module.__dict__:
             setattr(clone, hooks, type(module.__dict__[hooks])(module.__dict__[hooks]))
-    return clone
 
 
 def _materialize(module: nn.Module) -> nn.Module:
@@ -164,6 +185,7 @@ class _Rebuild:
     def _copy_with(module: nn.Module, children: dict[str, nn.Module]) -> nn.Module:
         clone = module.__class__.__new__(module.__class__)
         clone.__dict__ = module.__dict__.copy()
+        _own_hooks(clone, module)
         clone._modules = dict(module._modules)
         for name, child in children.items():
             clone._modules[name] = child

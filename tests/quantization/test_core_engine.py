@@ -318,3 +318,25 @@ def test_clone_structure_shares_storage_and_protects_the_original(tiny_model):
     assert original.linear1.w.weight.dtype == torch.float32
     assert isinstance(original.linear2.w, nn.Linear)
     assert original.bn1.norm.running_mean.dtype == torch.float32
+
+
+def test_a_variant_has_hook_registries_of_its_own():
+    """Containers a plan copies must not share hooks with the float model's containers."""
+    from ..toy_models import toy_decoder_inputs, toy_whisper
+
+    model = toy_whisper()
+    plan = Plan(entries={"whisper.model.decoder.layers.0.fc1": "dynamic"})
+    variant = apply_plan(model, plan)
+    ours, theirs = variant.mods["whisper"].model.decoder, model.mods["whisper"].model.decoder
+    assert ours is not theirs
+    calls: list[str] = []
+    ours.register_forward_pre_hook(lambda m, a, k: calls.append("pre"), with_kwargs=True)
+    ours.register_forward_hook(lambda m, a, out: calls.append("post"))
+    theirs.register_forward_hook(lambda m, a, out: calls.append("float"))
+    states, ids = toy_decoder_inputs()
+    with torch.no_grad():
+        variant.mods["whisper"].forward_decoder(states, ids)
+        assert calls == ["pre", "post"]
+        calls.clear()
+        model.mods["whisper"].forward_decoder(states, ids)
+    assert calls == ["float"]
