@@ -25,7 +25,7 @@ from speechquant.core.cluster.worker import utterance_to_dict
 from speechquant.core.data.datasets import Dataset
 from speechquant.core.errors import Cancelled
 from speechquant.core.evaluation.bench import BenchSettings
-from speechquant.core.evaluation.executor import PlanRun, time_runs
+from speechquant.core.evaluation.executor import LOCAL, PlanRun
 from speechquant.core.evaluation.results import BenchResult, ClusterInfo
 from speechquant.core.machine import MachineInfo, this_machine
 from speechquant.core.progress import CancelToken, Progress, ProgressCallback
@@ -143,7 +143,7 @@ class ClusterExecutor:
                 progress(p)
             self.pool.serve(0, progress)
 
-        return time_runs(runs, subset, settings, serve, cancel), socket.gethostname()
+        return LOCAL.measure(runs, subset, settings, serve, cancel), socket.gethostname()
 
     def _time_there(
         self,
