@@ -66,7 +66,7 @@ def virtual_mic():
     Skips where the pulseaudio binary is absent. ``PULSE_SERVER`` points this process (and its
     children) at it, and PortAudio re-lists its devices, for the session.
     """
-    from speechquant.core.live.microphone import refresh_devices
+    from speechquant.core.live.devices import refresh_devices
 
     from .audio_fixtures import PulseServer
 

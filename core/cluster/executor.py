@@ -13,45 +13,34 @@ shards and its timings from that one session (:mod:`.merge`).
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 from speechquant.core.cluster.merge import ShardRows, kept_ids, merge_run, skipped_items
 from speechquant.core.cluster.pool import ShardPool, Work, WorkerDied
-from speechquant.core.cluster.settings import ClusterError, ClusterSettings, timing_ids
+from speechquant.core.cluster.settings import ClusterError, timing_ids
 from speechquant.core.cluster.worker import utterance_to_dict
 from speechquant.core.data.datasets import Dataset
 from speechquant.core.errors import Cancelled
 from speechquant.core.evaluation.bench import BenchSettings
-from speechquant.core.evaluation.executor import PlanRun, time_runs
+from speechquant.core.evaluation.executor import LOCAL, PlanRun
 from speechquant.core.evaluation.results import BenchResult, ClusterInfo
 from speechquant.core.machine import MachineInfo, this_machine
-from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import CancelToken, Progress, ProgressCallback
 
 
 class ClusterExecutor:
-    """A :class:`~..evaluation.executor.SessionExecutor` over ``workers`` Ray actors.
-
-    ``opener`` opens the model's folder on a node (the CLI passes
-    :func:`speechquant.core.sources.open_model`).
-    """
+    """A :class:`~..evaluation.executor.SessionExecutor` over the worker actors of ``pool``
+    (its settings and Ray module are the executor's too)."""
 
     queues_ahead = True
 
-    def __init__(
-        self,
-        settings: ClusterSettings,
-        ray: Any,
-        workers: int,
-        model: LoadedModel,
-        opener: Callable[[str], LoadedModel],
-    ) -> None:
-        self.settings = settings
-        self.ray = ray
-        self.pool = ShardPool(settings, ray, workers, model, opener)
+    def __init__(self, pool: ShardPool) -> None:
+        self.pool = pool
+        self.settings = pool.settings
+        self.ray = pool.ray
         self._machine: MachineInfo | None = None
 
     def workers(self) -> list[Any]:
@@ -154,7 +143,7 @@ class ClusterExecutor:
                 progress(p)
             self.pool.serve(0, progress)
 
-        return time_runs(runs, subset, settings, serve, cancel), socket.gethostname()
+        return LOCAL.measure(runs, subset, settings, serve, cancel), socket.gethostname()
 
     def _time_there(
         self,

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from speechquant.core.cluster.executor import ClusterExecutor
+from speechquant.core.cluster.pool import ShardPool
 from speechquant.core.cluster.settings import ClusterError, ClusterSettings
 from speechquant.core.model.loaded import LoadedModel
 
@@ -41,7 +42,7 @@ class ClusterSession:
     def executor(self, model: LoadedModel, opener: Callable[[str], LoadedModel]) -> ClusterExecutor:
         """A :class:`~.executor.ClusterExecutor` for ``model``; ``opener`` opens its folder on
         a worker (pass :func:`speechquant.core.sources.open_model`)."""
-        made = ClusterExecutor(self.settings, self.ray, self.workers, model, opener)
+        made = ClusterExecutor(ShardPool(self.settings, self.ray, self.workers, model, opener))
         self._executors.append(made)
         return made
 

@@ -104,19 +104,9 @@ class LocalExecutor:
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> list[BenchResult]:
-        return time_runs(runs, dataset, settings, progress, cancel)
-
-
-def time_runs(
-    runs: Sequence[PlanRun],
-    dataset: Dataset,
-    settings: BenchSettings,
-    progress: ProgressCallback | None = None,
-    cancel: CancelToken | None = None,
-) -> list[BenchResult]:
-    """Build each run's model, then time them all together in this process (paired)."""
-    models = [run.model() for run in runs]
-    return paired_benchmark(models, dataset, settings, progress=progress, cancel=cancel)
+        """Build each run's model, then time them all together in this process (paired)."""
+        models = [run.model() for run in runs]
+        return paired_benchmark(models, dataset, settings, progress=progress, cancel=cancel)
 
 
 LOCAL = LocalExecutor()

@@ -21,12 +21,18 @@ import contextlib
 import queue
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from speechquant.core.errors import AudioDeviceError
+from speechquant.core.live.devices import (
+    AudioDevice,
+    exception_reason,
+    import_sounddevice,
+    list_devices,
+    mark_stream,
+)
 
 BLOCK_SECONDS = 0.03
 QUEUE_SECONDS = 60.0
@@ -37,85 +43,8 @@ NO_DEVICE_HINT = (
     "connect a microphone, or start an audio server (PulseAudio/PipeWire) that provides one"
 )
 
-_active_streams = 0
-_active_lock = threading.Lock()
 
-
-def _sounddevice(what: str = "input") -> Any:
-    """Import ``sounddevice``; a missing PortAudio library becomes one clear error naming
-    ``what`` is unavailable (audio input or output)."""
-    try:
-        import sounddevice
-    except (OSError, ImportError) as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise AudioDeviceError(
-            f"audio {what} is unavailable: PortAudio could not be loaded ({reason}); install it "
-            "(Debian/Ubuntu: apt-get install libportaudio2)"
-        ) from None
-    return sounddevice
-
-
-def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()).rstrip(".")
-    return text or type(exc).__name__
-
-
-@dataclass(frozen=True)
-class InputDevice:
-    """One audio input device as PortAudio reports it."""
-
-    index: int
-    name: str
-    hostapi: str
-    channels: int
-    default_rate: int
-    is_default: bool = False
-
-    def label(self) -> str:
-        mark = " (default)" if self.is_default else ""
-        return f"{self.index}: {self.name}{mark} — {self.hostapi}, {self.default_rate} Hz"
-
-
-def refresh_devices() -> None:
-    """Make PortAudio enumerate the devices again (it lists them once, at initialization).
-
-    Skipped while a stream is open, because re-initializing PortAudio would close it.
-    """
-    sd = _sounddevice()
-    with _active_lock:
-        if _active_streams:
-            return
-        try:
-            sd._terminate()
-        finally:
-            sd._initialize()
-
-
-def query_devices(direction: str, refresh: bool = False) -> tuple[Any, Any, int]:
-    """PortAudio's devices, its host APIs and the default device for ``direction``
-    (``"input"`` or ``"output"``); ``refresh`` enumerates the devices again first.
-
-    Raises
-    ------
-    AudioDeviceError
-        If PortAudio is missing or cannot enumerate devices.
-    """
-    sd = _sounddevice(direction)
-    key = f"default_{direction}_device"
-    try:
-        if refresh:
-            refresh_devices()
-        devices = sd.query_devices()
-        hostapis = sd.query_hostapis()
-        default = sd.default.device[0 if direction == "input" else 1]
-        if default is None or int(default) < 0:
-            default = next((a[key] for a in hostapis if a[key] >= 0), -1)
-    except sd.PortAudioError as exc:
-        raise AudioDeviceError(f"cannot list audio devices: {_reason(exc)}") from None
-    return devices, hostapis, int(default)
-
-
-def list_input_devices(refresh: bool = True) -> list[InputDevice]:
+def list_input_devices(refresh: bool = True) -> list[AudioDevice]:
     """Every device with input channels, the default one marked.
 
     Raises
@@ -123,25 +52,10 @@ def list_input_devices(refresh: bool = True) -> list[InputDevice]:
     AudioDeviceError
         If PortAudio is missing or cannot enumerate devices.
     """
-    devices, hostapis, default_in = query_devices("input", refresh)
-    found = []
-    for info in devices:
-        if int(info["max_input_channels"]) <= 0:
-            continue
-        found.append(
-            InputDevice(
-                index=int(info["index"]),
-                name=str(info["name"]),
-                hostapi=str(hostapis[info["hostapi"]]["name"]),
-                channels=int(info["max_input_channels"]),
-                default_rate=int(round(float(info["default_samplerate"]))),
-                is_default=int(info["index"]) == int(default_in),
-            )
-        )
-    return found
+    return list_devices("input", refresh)
 
 
-def resolve_device(spec: str | int | None, devices: list[InputDevice] | None = None) -> InputDevice:
+def resolve_device(spec: str | int | None, devices: list[AudioDevice] | None = None) -> AudioDevice:
     """The input device named by ``spec``: None/"" for the default, an index, or a name.
 
     A name matches exactly, else as a unique case-insensitive substring.
@@ -244,7 +158,7 @@ class MicrophoneSource:
         self.block_seconds = block_seconds
         self.stall_seconds = stall_seconds
         self.latency = latency
-        self.device: InputDevice | None = None
+        self.device: AudioDevice | None = None
         self.dropped = 0
         self.overflows = 0
         self.close_timed_out = False
@@ -272,7 +186,7 @@ class MicrophoneSource:
     def exhausted(self) -> bool:
         return not self._running and self._queue.empty()
 
-    def _choose_format(self, sd: Any, device: InputDevice) -> tuple[int, int]:
+    def _choose_format(self, sd: Any, device: AudioDevice) -> tuple[int, int]:
         """(rate, channels): the preferred rate in mono where the device accepts it."""
         rates = [r for r in (self.preferred_rate, device.default_rate) if r]
         for channels in [1] + ([2] if device.channels >= 2 else []):
@@ -294,10 +208,9 @@ class MicrophoneSource:
         AudioDeviceError
             If PortAudio is missing, there is no such device, or it cannot be opened (busy).
         """
-        global _active_streams
         if self._running:
             return
-        sd = _sounddevice()
+        sd = import_sounddevice()
         # no re-listing here: a stream opened right after PortAudio re-initializes may get its
         # first block only ~2 s later (seen with ALSA's PulseAudio device)
         self.device = device = resolve_device(self.device_spec, list_input_devices(refresh=False))
@@ -320,11 +233,10 @@ class MicrophoneSource:
         except (sd.PortAudioError, ValueError) as exc:
             self._close_stream()
             raise AudioDeviceError(
-                f"cannot open input device '{device.name}': {_reason(exc)} (is it busy or "
+                f"cannot open input device '{device.name}': {exception_reason(exc)} (is it busy or "
                 "unplugged? choose another device)"
             ) from None
-        with _active_lock:
-            _active_streams += 1
+        mark_stream(opened=True)
         self._running = True
         self._flowing = False
         self._last_block = time.monotonic()
@@ -358,13 +270,11 @@ class MicrophoneSource:
 
     def stop(self) -> None:
         """Stop capturing; blocks already captured stay readable."""
-        global _active_streams
         self._stopping = True
         was_running, self._running = self._running, False
         self._close_stream()
         if was_running:
-            with _active_lock:
-                _active_streams -= 1
+            mark_stream(opened=False)
 
     def _check_health(self) -> None:
         if not self._running or self._failure is not None:

@@ -1,6 +1,6 @@
 """Audio output over ``sounddevice``: hear an utterance of a dataset on the default output device.
 
-Like the microphone (see :mod:`.microphone`), PortAudio is loaded only when an output device is
+As for the microphone, PortAudio is loaded (see :mod:`.devices`) only when an output device is
 looked for. :func:`open_player` gives a player on the default output device or raises
 :class:`~speechquant.core.errors.AudioDeviceError` saying why there is none; anything with
 ``play(samples, sample_rate)`` and ``stop()`` (:class:`AudioPlayer`) can stand in for it.
@@ -18,28 +18,17 @@ import soundfile as sf
 from speechquant.core.data.audio import AudioReadError, audio_info
 from speechquant.core.data.datasets import Dataset
 from speechquant.core.errors import AudioDeviceError, DataError
-from speechquant.core.live.microphone import _reason, _sounddevice, query_devices
+from speechquant.core.live.devices import (
+    AudioDevice,
+    exception_reason,
+    import_sounddevice,
+    list_devices,
+)
 
 NO_OUTPUT_HINT = (
     "connect speakers or headphones, or start an audio server (PulseAudio/PipeWire) that "
     "provides an output"
 )
-
-
-@dataclass(frozen=True)
-class OutputDevice:
-    """One audio output device as PortAudio reports it."""
-
-    index: int
-    name: str
-    hostapi: str
-    channels: int
-    default_rate: int
-    is_default: bool = False
-
-    def label(self) -> str:
-        mark = " (default)" if self.is_default else ""
-        return f"{self.index}: {self.name}{mark} — {self.hostapi}"
 
 
 class AudioPlayer(Protocol):
@@ -51,7 +40,7 @@ class AudioPlayer(Protocol):
     def stop(self) -> None: ...
 
 
-def list_output_devices() -> list[OutputDevice]:
+def list_output_devices() -> list[AudioDevice]:
     """Every device with output channels, the default one marked.
 
     Raises
@@ -59,30 +48,18 @@ def list_output_devices() -> list[OutputDevice]:
     AudioDeviceError
         If PortAudio is missing or cannot enumerate devices.
     """
-    devices, hostapis, default_out = query_devices("output")
-    return [
-        OutputDevice(
-            index=int(info["index"]),
-            name=str(info["name"]),
-            hostapi=str(hostapis[info["hostapi"]]["name"]),
-            channels=int(info["max_output_channels"]),
-            default_rate=int(round(float(info["default_samplerate"]))),
-            is_default=int(info["index"]) == int(default_out),
-        )
-        for info in devices
-        if int(info["max_output_channels"]) > 0
-    ]
+    return list_devices("output")
 
 
 class SoundDevicePlayer:
     """Plays on one output device through ``sounddevice.play`` (non-blocking)."""
 
-    def __init__(self, device: OutputDevice) -> None:
+    def __init__(self, device: AudioDevice) -> None:
         self.device = device
 
     def play(self, samples: np.ndarray, sample_rate: int) -> None:
         """Play ``samples``, resampled to the device's default rate when it refuses theirs."""
-        sd = _sounddevice("output")
+        sd = import_sounddevice("output")
         audio = np.ascontiguousarray(samples, dtype=np.float32)
         try:
             sd.check_output_settings(self.device.index, channels=1, samplerate=sample_rate)
@@ -96,11 +73,11 @@ class SoundDevicePlayer:
             sd.play(audio, sample_rate, device=self.device.index)
         except (sd.PortAudioError, ValueError) as exc:
             raise AudioDeviceError(
-                f"cannot play on {self.device.label()}: {_reason(exc)}; {NO_OUTPUT_HINT}"
+                f"cannot play on {self.device.label()}: {exception_reason(exc)}; {NO_OUTPUT_HINT}"
             ) from None
 
     def stop(self) -> None:
-        _sounddevice("output").stop()
+        import_sounddevice("output").stop()
 
 
 def open_player() -> SoundDevicePlayer:
@@ -149,6 +126,8 @@ def utterance_audio(dataset: Dataset, utt_id: str) -> UtteranceAudio:
     try:
         data, rate = sf.read(str(found.audio_path), dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError, OSError, ValueError) as exc:
-        raise AudioReadError(f"cannot read audio {found.audio_path}: {_reason(exc)}") from None
+        raise AudioReadError(
+            f"cannot read audio {found.audio_path}: {exception_reason(exc)}"
+        ) from None
     mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     return UtteranceAudio(utt_id, found.audio_path, np.ascontiguousarray(mono), int(rate))

@@ -1,13 +1,91 @@
-"""hyperparams.yaml of the encoder-decoder replicas, laid out as the public models' files.
+"""hyperparams.yaml of the replicas, laid out as the public models' files.
 
 Module keys, classes and nesting follow ``speechbrain/asr-crdnn-rnnlm-librispeech`` and
 ``speechbrain/asr-conformer-transformerlm-librispeech`` (built from SpeechBrain's LibriSpeech
 recipes ``seq2seq/hparams/train_BPE_1000.yaml`` and ``transformer/hparams/conformer_large.yaml``),
 so a plan written for a public model names the same paths here. Sizes, the language model's
 dimensions and the decoding settings come from :mod:`speechquant.core.model.seq2seq_replicas`.
+The blocks the templates share (also with the wav2vec2 replica of :mod:`.replicas`) are written
+by one builder each; the templates are filled in with :meth:`str.format`.
 """
 
-CRDNN_HPARAMS = """\
+
+def refs(indent: int, **keys: str) -> str:
+    """One line ``name: !ref <key>`` a pair, indented by ``indent`` spaces."""
+    return "".join(f"{' ' * indent}{name}: !ref <{key}>\n" for name, key in keys.items())
+
+
+def linear(name: str, inputs: str) -> str:
+    """The ``Linear`` block ``name`` from ``<inputs>`` to ``<output_neurons>``."""
+    return f"{name}: !new:speechbrain.nnet.linear.Linear\n" + refs(
+        4, input_size=inputs, n_neurons="output_neurons"
+    )
+
+
+def features(*options: str) -> str:
+    """The global ``normalizer`` and the Fbank ``compute_features``, which also takes
+    ``<options>``."""
+    names = ("sample_rate", "n_fft", "n_mels", *options)
+    return (
+        "normalizer: !new:speechbrain.processing.features.InputNormalization\n"
+        "    norm_type: global\n\n"
+        "compute_features: !new:speechbrain.lobes.features.Fbank\n"
+        + refs(4, **{n: n for n in names})
+    )
+
+
+def fbank_encoder(**parts: str) -> str:
+    """The ``encoder`` chain: features, their normalization, then ``parts`` (name: key)."""
+    return (
+        "encoder: !new:speechbrain.nnet.containers.LengthsCapableSequential\n"
+        "    input_shape: [null, null, !ref <n_mels>]\n"
+        + refs(4, compute_features="compute_features", normalize="normalizer", **parts)
+    )
+
+
+def scorer(full_scorers: list[str], **weights: str) -> str:
+    """The ``ScorerBuilder`` of ``full_scorers`` with their ``weights`` (scorer: key)."""
+    listed = ", ".join(f"!ref <{key}>" for key in full_scorers)
+    return (
+        "scorer: !new:speechbrain.decoders.scorer.ScorerBuilder\n"
+        f"    full_scorers: [{listed}]\n"
+        "    weights:\n" + refs(8, **weights)
+    )
+
+
+def beam_searcher(searcher: str, networks: str, beam_size: str, options: str) -> str:
+    """The ``decoder``: ``speechbrain.decoders.<searcher>`` over ``networks`` (its first lines),
+    bounded by the decoding ratios, with ``<beam_size>`` beams, ``options`` and the ``scorer``."""
+    return (
+        f"decoder: !new:speechbrain.decoders.{searcher}\n"
+        + networks
+        + refs(
+            4,
+            bos_index="bos_index",
+            eos_index="eos_index",
+            min_decode_ratio="min_decode_ratio",
+            max_decode_ratio="max_decode_ratio",
+            beam_size=beam_size,
+        )
+        + options
+        + refs(4, scorer="scorer")
+    )
+
+
+def pretrainer(**loadables: str) -> str:
+    """The ``Pretrainer`` of ``loadables`` (checkpoint name: key)."""
+    return (
+        "pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer\n"
+        "    loadables:\n" + refs(8, **loadables)
+    )
+
+
+_SEQ2SEQ_LOADABLES = pretrainer(
+    normalizer="normalizer", asr="asr_model", lm="lm_model", tokenizer="tokenizer"
+)
+
+CRDNN_HPARAMS = (
+    """\
 # speechquant replica of speechbrain/asr-crdnn-rnnlm-librispeech ({size}); random weights.
 sample_rate: 16000
 n_fft: 400
@@ -44,14 +122,9 @@ coverage_penalty: 1.5
 temperature: 1.25
 temperature_lm: 1.25
 
-normalizer: !new:speechbrain.processing.features.InputNormalization
-    norm_type: global
-
-compute_features: !new:speechbrain.lobes.features.Fbank
-    sample_rate: !ref <sample_rate>
-    n_fft: !ref <n_fft>
-    n_mels: !ref <n_mels>
-
+"""
+    + features()
+    + """
 enc: !new:speechbrain.lobes.models.CRDNN.CRDNN
     input_shape: [null, null, !ref <n_mels>]
     activation: !ref <activation>
@@ -89,14 +162,11 @@ dec: !new:speechbrain.nnet.RNN.AttentionalRNNDecoder
     re_init: True
     dropout: !ref <dropout>
 
-ctc_lin: !new:speechbrain.nnet.linear.Linear
-    input_size: !ref <dnn_neurons>
-    n_neurons: !ref <output_neurons>
-
-seq_lin: !new:speechbrain.nnet.linear.Linear
-    input_size: !ref <dec_neurons>
-    n_neurons: !ref <output_neurons>
-
+"""
+    + linear("ctc_lin", "dnn_neurons")
+    + "\n"
+    + linear("seq_lin", "dec_neurons")
+    + """
 log_softmax: !new:speechbrain.nnet.activations.Softmax
     apply_log: True
 
@@ -116,12 +186,9 @@ tokenizer: !new:sentencepiece.SentencePieceProcessor
 asr_model: !new:torch.nn.ModuleList
     - [!ref <enc>, !ref <emb>, !ref <dec>, !ref <ctc_lin>, !ref <seq_lin>]
 
-encoder: !new:speechbrain.nnet.containers.LengthsCapableSequential
-    input_shape: [null, null, !ref <n_mels>]
-    compute_features: !ref <compute_features>
-    normalize: !ref <normalizer>
-    model: !ref <enc>
-
+"""
+    + fbank_encoder(model="enc")
+    + """
 coverage_scorer: !new:speechbrain.decoders.scorer.CoverageScorer
     vocab_size: !ref <output_neurons>
 
@@ -129,42 +196,34 @@ rnnlm_scorer: !new:speechbrain.decoders.scorer.RNNLMScorer
     language_model: !ref <lm_model>
     temperature: !ref <temperature_lm>
 
-scorer: !new:speechbrain.decoders.scorer.ScorerBuilder
-    full_scorers: [!ref <rnnlm_scorer>, !ref <coverage_scorer>]
-    weights:
-        rnnlm: !ref <lm_weight>
-        coverage: !ref <coverage_penalty>
-
-decoder: !new:speechbrain.decoders.S2SRNNBeamSearcher
-    embedding: !ref <emb>
-    decoder: !ref <dec>
-    linear: !ref <seq_lin>
-    bos_index: !ref <bos_index>
-    eos_index: !ref <eos_index>
-    min_decode_ratio: !ref <min_decode_ratio>
-    max_decode_ratio: !ref <max_decode_ratio>
-    beam_size: !ref <beam_size>
-    eos_threshold: !ref <eos_threshold>
-    using_max_attn_shift: !ref <using_max_attn_shift>
-    max_attn_shift: !ref <max_attn_shift>
-    temperature: !ref <temperature>
-    scorer: !ref <scorer>
-
+"""
+    + scorer(["rnnlm_scorer", "coverage_scorer"], rnnlm="lm_weight", coverage="coverage_penalty")
+    + "\n"
+    + beam_searcher(
+        "S2SRNNBeamSearcher",
+        refs(4, embedding="emb", decoder="dec", linear="seq_lin"),
+        "beam_size",
+        refs(
+            4,
+            eos_threshold="eos_threshold",
+            using_max_attn_shift="using_max_attn_shift",
+            max_attn_shift="max_attn_shift",
+            temperature="temperature",
+        ),
+    )
+    + """
 modules:
     normalizer: !ref <normalizer>
     encoder: !ref <encoder>
     decoder: !ref <decoder>
     lm_model: !ref <lm_model>
 
-pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
-    loadables:
-        normalizer: !ref <normalizer>
-        asr: !ref <asr_model>
-        lm: !ref <lm_model>
-        tokenizer: !ref <tokenizer>
 """
+    + _SEQ2SEQ_LOADABLES
+)
 
-CONFORMER_HPARAMS = """\
+CONFORMER_HPARAMS = (
+    """\
 # speechquant replica of speechbrain/asr-conformer-transformerlm-librispeech ({size}); random
 # weights.
 sample_rate: 16000
@@ -217,14 +276,11 @@ Transformer: !new:speechbrain.lobes.models.transformer.TransformerASR.Transforme
     normalize_before: True
     causal: False
 
-ctc_lin: !new:speechbrain.nnet.linear.Linear
-    input_size: !ref <d_model>
-    n_neurons: !ref <output_neurons>
-
-seq_lin: !new:speechbrain.nnet.linear.Linear
-    input_size: !ref <d_model>
-    n_neurons: !ref <output_neurons>
-
+"""
+    + linear("ctc_lin", "d_model")
+    + "\n"
+    + linear("seq_lin", "d_model")
+    + """
 lm_model: !new:speechbrain.lobes.models.transformer.TransformerLM.TransformerLM
     vocab: !ref <output_neurons>
     d_model: {lm_d_model}
@@ -247,43 +303,26 @@ transformerlm_scorer: !new:speechbrain.decoders.scorer.TransformerLMScorer
     language_model: !ref <lm_model>
     temperature: 1.15
 
-scorer: !new:speechbrain.decoders.scorer.ScorerBuilder
-    full_scorers: [!ref <transformerlm_scorer>, !ref <ctc_scorer>]
-    weights:
-        ctc: !ref <ctc_weight_decode>
-        transformerlm: !ref <lm_weight>
-
-decoder: !new:speechbrain.decoders.S2STransformerBeamSearcher
-    modules: [!ref <Transformer>, !ref <seq_lin>]
-    bos_index: !ref <bos_index>
-    eos_index: !ref <eos_index>
-    min_decode_ratio: !ref <min_decode_ratio>
-    max_decode_ratio: !ref <max_decode_ratio>
-    beam_size: !ref <test_beam_size>
-    temperature: 1.15
-    using_eos_threshold: False
-    length_normalization: True
-    scorer: !ref <scorer>
-
-normalizer: !new:speechbrain.processing.features.InputNormalization
-    norm_type: global
-
-compute_features: !new:speechbrain.lobes.features.Fbank
-    sample_rate: !ref <sample_rate>
-    n_fft: !ref <n_fft>
-    n_mels: !ref <n_mels>
-    win_length: !ref <win_length>
-
+"""
+    + scorer(
+        ["transformerlm_scorer", "ctc_scorer"], ctc="ctc_weight_decode", transformerlm="lm_weight"
+    )
+    + "\n"
+    + beam_searcher(
+        "S2STransformerBeamSearcher",
+        "    modules: [!ref <Transformer>, !ref <seq_lin>]\n",
+        "test_beam_size",
+        "    temperature: 1.15\n    using_eos_threshold: False\n    length_normalization: True\n",
+    )
+    + "\n"
+    + features("win_length")
+    + """
 Tencoder: !new:speechbrain.lobes.models.transformer.TransformerASR.EncoderWrapper
     transformer: !ref <Transformer>
 
-encoder: !new:speechbrain.nnet.containers.LengthsCapableSequential
-    input_shape: [null, null, !ref <n_mels>]
-    compute_features: !ref <compute_features>
-    normalize: !ref <normalizer>
-    cnn: !ref <CNN>
-    transformer_encoder: !ref <Tencoder>
-
+"""
+    + fbank_encoder(cnn="CNN", transformer_encoder="Tencoder")
+    + """
 asr_model: !new:torch.nn.ModuleList
     - [!ref <CNN>, !ref <Transformer>, !ref <seq_lin>, !ref <ctc_lin>]
 
@@ -297,10 +336,6 @@ modules:
     encoder: !ref <encoder>
     decoder: !ref <decoder>
 
-pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
-    loadables:
-        normalizer: !ref <normalizer>
-        asr: !ref <asr_model>
-        lm: !ref <lm_model>
-        tokenizer: !ref <tokenizer>
 """
+    + _SEQ2SEQ_LOADABLES
+)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from speechquant.core.errors import SourceError
+from speechquant.core.model.replica_hparams import linear, pretrainer
 from speechquant.core.paths import building_folder, cache_dir
 from speechquant.core.progress import ProgressCallback, report
 
@@ -44,7 +45,27 @@ REPLICA_SIZES: dict[str, ReplicaSize] = {
     "tiny": ReplicaSize(64, 2, 4, 128, 32, 16, 4, 64, 100),
 }
 
-HYPERPARAMS_TEMPLATE = """\
+
+_ENC_LAYERS: tuple[tuple[str, str, str, str], ...] = tuple(
+    (f"linear{i}", f"bn{i}", f"activation{s}", f"drop{s}") for i, s in ((1, ""), (2, "2"), (3, "3"))
+)
+"""The names of each of ``enc``'s blocks: its Linear, BatchNorm, LeakyReLU and Dropout."""
+
+
+def _enc_block(linear_name: str, bn: str, activation: str, drop: str) -> str:
+    return (
+        f"    {linear_name}: !name:speechbrain.nnet.linear.Linear\n"
+        "        n_neurons: !ref <dnn_neurons>\n"
+        "        bias: True\n"
+        f"    {bn}: !name:speechbrain.nnet.normalization.BatchNorm1d\n"
+        f"    {activation}: !new:torch.nn.LeakyReLU\n"
+        f"    {drop}: !new:torch.nn.Dropout\n"
+        "        p: 0.15\n"
+    )
+
+
+HYPERPARAMS_TEMPLATE = (
+    """\
 # speechquant replica of speechbrain/asr-wav2vec2-commonvoice-14-en ({size}); random weights.
 sample_rate: 16000
 wav2vec2_hub: wav2vec2
@@ -55,38 +76,18 @@ blank_index: 0
 
 enc: !new:speechbrain.nnet.containers.Sequential
     input_shape: [null, null, {hidden}]
-    linear1: !name:speechbrain.nnet.linear.Linear
-        n_neurons: !ref <dnn_neurons>
-        bias: True
-    bn1: !name:speechbrain.nnet.normalization.BatchNorm1d
-    activation: !new:torch.nn.LeakyReLU
-    drop: !new:torch.nn.Dropout
-        p: 0.15
-    linear2: !name:speechbrain.nnet.linear.Linear
-        n_neurons: !ref <dnn_neurons>
-        bias: True
-    bn2: !name:speechbrain.nnet.normalization.BatchNorm1d
-    activation2: !new:torch.nn.LeakyReLU
-    drop2: !new:torch.nn.Dropout
-        p: 0.15
-    linear3: !name:speechbrain.nnet.linear.Linear
-        n_neurons: !ref <dnn_neurons>
-        bias: True
-    bn3: !name:speechbrain.nnet.normalization.BatchNorm1d
-    activation3: !new:torch.nn.LeakyReLU
-    drop3: !new:torch.nn.Dropout
-        p: 0.15
-
+"""
+    + "".join(_enc_block(*names) for names in _ENC_LAYERS)
+    + """
 wav2vec2: !new:speechbrain.integrations.huggingface.wav2vec2.Wav2Vec2
     source: !ref <wav2vec2_hub>
     output_norm: True
     freeze: True
     save_path: !ref <wav2vec2_folder>
 
-ctc_lin: !new:speechbrain.nnet.linear.Linear
-    input_size: !ref <dnn_neurons>
-    n_neurons: !ref <output_neurons>
-
+"""
+    + linear("ctc_lin", "dnn_neurons")
+    + """
 log_softmax: !new:speechbrain.nnet.activations.Softmax
     apply_log: True
 
@@ -107,11 +108,9 @@ modules:
 decoding_function: !name:speechbrain.decoders.ctc_greedy_decode
     blank_id: !ref <blank_index>
 
-pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
-    loadables:
-        asr: !ref <asr_model>
-        tokenizer: !ref <tokenizer>
 """
+    + pretrainer(asr="asr_model", tokenizer="tokenizer")
+)
 
 
 def replica_dir(size: str) -> Path:
@@ -242,12 +241,11 @@ def _write_head(folder: Path, dims: ReplicaSize) -> None:
 
     torch.manual_seed(1)
     enc = Sequential(input_shape=[None, None, dims.hidden])
-    for i in (1, 2, 3):
-        suffix = "" if i == 1 else str(i)
-        enc.append(Linear, n_neurons=dims.dnn_neurons, bias=True, layer_name=f"linear{i}")
-        enc.append(BatchNorm1d, layer_name=f"bn{i}")
-        enc.append(torch.nn.LeakyReLU(), layer_name=f"activation{suffix}")
-        enc.append(torch.nn.Dropout(p=0.15), layer_name=f"drop{suffix}")
+    for linear_name, bn, activation, drop in _ENC_LAYERS:
+        enc.append(Linear, n_neurons=dims.dnn_neurons, bias=True, layer_name=linear_name)
+        enc.append(BatchNorm1d, layer_name=bn)
+        enc.append(torch.nn.LeakyReLU(), layer_name=activation)
+        enc.append(torch.nn.Dropout(p=0.15), layer_name=drop)
     ctc_lin = Linear(input_size=dims.dnn_neurons, n_neurons=dims.vocab)
     asr_model = torch.nn.ModuleList([enc, ctc_lin])
     torch.save(asr_model.state_dict(), folder / "asr.ckpt")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-import json
 import mmap
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,21 +18,15 @@ from speechquant.core.cli.cuda_pages import (
     release_file_pages,
 )
 
+from .helpers import SMAPS_RSS_KB, python_json, smaps_rss_kb
+
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc only")
 PAGES = 64
 
 
 def _rss_kb(path: Path) -> int:
     """Resident KB of this process's mappings of ``path`` (from /proc/self/smaps)."""
-    total, inside = 0, False
-    with open("/proc/self/smaps", encoding="utf-8", errors="replace") as smaps:
-        for line in smaps:
-            head = line.split()
-            if head and "-" in head[0] and not head[0].endswith(":"):
-                inside = len(head) > 5 and head[5] == str(path)
-            elif inside and head and head[0] == "Rss:":
-                total += int(head[1])
-    return total
+    return smaps_rss_kb(lambda name: name == str(path))
 
 
 @pytest.fixture
@@ -135,28 +127,20 @@ def test_nothing_is_released_when_cuda_is_available(monkeypatch: pytest.MonkeyPa
     assert called == []
 
 
-_AFTER_IMPORT = """
+_AFTER_IMPORT = (
+    SMAPS_RSS_KB
+    + """
 import json, torch
 from speechquant.core.cli.cuda_pages import is_cuda_library, release_cuda_pages
 
-def cuda_rss_kb():
-    total, inside = 0, False
-    with open("/proc/self/smaps") as smaps:
-        for line in smaps:
-            head = line.split()
-            if head and "-" in head[0] and not head[0].endswith(":"):
-                inside = len(head) > 5 and is_cuda_library(head[5])
-            elif inside and head and head[0] == "Rss:":
-                total += int(head[1])
-    return total
-
-before = cuda_rss_kb()
+before = smaps_rss_kb(is_cuda_library)
 result = release_cuda_pages()
-after = cuda_rss_kb()
+after = smaps_rss_kb(is_cuda_library)
 product = (torch.arange(12.0).reshape(3, 4) @ torch.ones(4, 2)).tolist()
 print(json.dumps({"before": before, "after": after, "skipped": result.skipped,
                   "released_mb": result.megabytes, "product": product}))
 """
+)
 
 
 @linux_only
@@ -167,10 +151,7 @@ def test_torch_cuda_libraries_pages_are_released_and_torch_still_works():
         pytest.skip("CUDA is available: the pages are kept")
     if torch.version.cuda is None:
         pytest.skip("a CPU-only torch build: no CUDA libraries to release")
-    run = subprocess.run(
-        [sys.executable, "-c", _AFTER_IMPORT], capture_output=True, text=True, check=True
-    )
-    out = json.loads(run.stdout.strip().splitlines()[-1])
+    out = python_json(_AFTER_IMPORT)
     assert out["skipped"] is None
     assert out["before"] - out["after"] > 20 * 1024  # tens of MB of CUDA pages gone
     assert out["released_mb"] * 1024 >= out["before"] - out["after"]

@@ -12,10 +12,10 @@ from speechquant.core.cli.main import main
 from speechquant.core.data.datasets import open_dataset
 from speechquant.core.errors import AudioDeviceError, DataError, SpeechquantError
 from speechquant.core.live import microphone
+from speechquant.core.live.devices import AudioDevice
 from speechquant.core.live.file_source import ArraySource, FileSource
 from speechquant.core.live.microphone import (
     AudioSource,
-    InputDevice,
     MicrophoneSource,
     resolve_device,
 )
@@ -181,8 +181,8 @@ def test_microphone_callback_only_queues_and_counts_drops():
 
 def test_device_resolution_and_missing_devices():
     devices = [
-        InputDevice(0, "pulse", "ALSA", 32, 44100),
-        InputDevice(1, "default", "ALSA", 32, 44100, is_default=True),
+        AudioDevice("input", 0, "pulse", "ALSA", 32, 44100),
+        AudioDevice("input", 1, "default", "ALSA", 32, 44100, is_default=True),
     ]
     assert resolve_device(None, devices).name == "default"
     assert resolve_device("0", devices).name == "pulse"

@@ -10,9 +10,10 @@ import soundfile as sf
 
 from speechquant.core.data.datasets import open_dataset
 from speechquant.core.errors import AudioDeviceError, DataError
+from speechquant.core.live import devices as audio_devices
 from speechquant.core.live import playback
+from speechquant.core.live.devices import AudioDevice
 from speechquant.core.live.playback import (
-    OutputDevice,
     SoundDevicePlayer,
     list_output_devices,
     open_player,
@@ -87,10 +88,8 @@ def _device(index, name, inputs, outputs):
 
 def _fake_portaudio(monkeypatch, fake) -> None:
     """``fake`` stands in for sounddevice wherever the output path imports it."""
-    from speechquant.core.live import microphone
-
-    for module in (playback, microphone):
-        monkeypatch.setattr(module, "_sounddevice", lambda what="input": fake)
+    for module in (playback, audio_devices):
+        monkeypatch.setattr(module, "import_sounddevice", lambda what="input": fake)
 
 
 def test_output_devices_and_the_default_one(monkeypatch):
@@ -111,6 +110,17 @@ def test_output_devices_and_the_default_one(monkeypatch):
     assert fake.stopped == 1
 
 
+def test_one_device_list_serves_both_directions(monkeypatch):
+    fake = FakeSoundDevice([_device(0, "mic", 2, 0), _device(1, "speakers", 0, 2)])
+    _fake_portaudio(monkeypatch, fake)
+    (mic,) = audio_devices.list_devices("input")
+    (speakers,) = audio_devices.list_devices("output")
+    assert (mic.direction, mic.channels, mic.is_default) == ("input", 2, True)
+    assert (speakers.direction, speakers.channels, speakers.is_default) == ("output", 2, True)
+    assert mic.label() == "0: mic (default) — ALSA, 48000 Hz"
+    assert speakers.label() == "1: speakers (default) — ALSA"
+
+
 def test_no_output_device_says_why(monkeypatch):
     fake = FakeSoundDevice([_device(0, "mic", 2, 0)])
     _fake_portaudio(monkeypatch, fake)
@@ -126,7 +136,7 @@ def test_a_failing_device_is_one_line(monkeypatch):
 
     fake.play = broken  # type: ignore[method-assign]
     _fake_portaudio(monkeypatch, fake)
-    player = SoundDevicePlayer(OutputDevice(1, "speakers", "ALSA", 2, 48000, True))
+    player = SoundDevicePlayer(AudioDevice("output", 1, "speakers", "ALSA", 2, 48000, True))
     with pytest.raises(AudioDeviceError, match="cannot play on 1: speakers .*Device unavailable"):
         player.play(np.zeros(10, dtype=np.float32), 16000)
 

@@ -21,6 +21,7 @@ from speechquant.core.quantization.validation import validate_plan
 from speechquant.core.sources import open_model
 
 from ..helpers import fixed_waves
+from .helpers import check_rules_agree_with_trying
 
 W2V = "encoder.wav2vec2.model"
 
@@ -265,22 +266,9 @@ def test_engines_are_recorded_and_validated(tiny_model):
 
 def test_rules_agree_with_trying(tiny_model, tree):
     """Where a rule says a scheme applies, applying it works; where it says it blocks, it fails."""
-    wave = fixed_waves(1, seconds=0.5, seed=2)[0]
-    checked = {"applies": 0, "blocks": 0}
-    for node in tree.nodes():
-        for name in ("static", "dynamic", "bf16"):
-            verdict = node.verdicts[name]
-            if not verdict.applies and not verdict.blocking:
-                continue
-            plan = Plan({node.path: name})
-            if verdict.applies:
-                apply_plan(tiny_model, plan, [wave], validate=False).encode(wave)
-                checked["applies"] += 1
-            else:
-                with pytest.raises(Exception):  # noqa: B017,PT011
-                    apply_plan(tiny_model, plan, [wave], validate=False).encode(wave)
-                checked["blocks"] += 1
-    assert checked["applies"] > 20 and checked["blocks"] >= 3
+    check_rules_agree_with_trying(
+        tiny_model, tree.nodes(), lambda variant, wave: variant.encode(wave)
+    )
 
 
 def test_scheme_registry():
