@@ -41,7 +41,7 @@ from .results_filter import (
     subset_label,
 )
 from .run_notes_dialog import RunNotesDialog, RunNotesEditor
-from .runs_table_model import RunIdRole, RunsTableModel, SortRole
+from .runs_table_model import NS_NOTE, RunIdRole, RunsTableModel, SortRole, marks_any
 
 ALL_SOURCES = "All models"
 ANY_DATA = "All data"
@@ -251,9 +251,11 @@ class ResultsView(QWidget):
         self.scatter.set_rows(rows, self.facts.get)
         self.bars.set_rows(rows, self.facts.get)
         hidden = len(self._all_rows) - len(rows)
+        marked = any(marks_any(row, self.facts.get(row.run.id)) for row in rows)
         self.count.setText(
             f"{len(rows)} run{'s' if len(rows) != 1 else ''} shown"
             + (f", {hidden} hidden by the filters" if hidden else "")
+            + (f" · {NS_NOTE}" if marked else "")
         )
         self._selection_changed()
 
