@@ -311,7 +311,7 @@ class BarChart(QWidget):
             self.bars = None
         self.values = list(values)
         self.labels = list(labels)
-        self._errors(values, intervals or [])
+        reach = self._errors(values, intervals or [])
         positions = list(range(len(values)))
         if values:
             self.bars = pg.BarGraphItem(
@@ -325,9 +325,10 @@ class BarChart(QWidget):
             item.addItem(self.bars)
         item.getAxis("left").setTicks([list(zip(positions, labels, strict=True))])
         item.setYRange(-0.6, max(len(values), 1) - 0.4, padding=0)
-        item.setXRange(0, max([1.0, *values]) * 1.1, padding=0)
+        item.setXRange(0, max([1.0, *values, *reach]) * 1.1, padding=0)
 
-    def _errors(self, values: Sequence[float], intervals: Sequence[Any]) -> None:
+    def _errors(self, values: Sequence[float], intervals: Sequence[Any]) -> list[float]:
+        """Draw the intervals; returns how far right each one reaches (the view includes it)."""
         xs, ys, left, right = [], [], [], []
         for i, (value, ci) in enumerate(zip(values, intervals, strict=False)):
             if isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci:
@@ -341,6 +342,7 @@ class BarChart(QWidget):
                 x=np.array(xs), y=np.array(ys), left=np.array(left), right=np.array(right)
             )
         self.errors.setVisible(bool(xs))
+        return [x + r for x, r in zip(xs, right, strict=True)]
 
 
 class BarCharts(QWidget):
