@@ -98,6 +98,12 @@ class PlanPanel(QWidget):
         self.summary.setObjectName("planSummary")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.speed_warning = QLabel("")
+        self.speed_warning.setObjectName("planSpeedWarning")
+        self.speed_warning.setWordWrap(True)
+        self.speed_warning.setStyleSheet("color: #a35200")
+        self.speed_warning.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.speed_warning.setVisible(False)
         self.export_info = QLabel("")
         self.export_info.setObjectName("exportInfo")
         self.export_info.setWordWrap(True)
@@ -115,6 +121,7 @@ class PlanPanel(QWidget):
         layout.addWidget(self.export_info)
         layout.addWidget(split, 1)
         layout.addWidget(self.summary)
+        layout.addWidget(self.speed_warning)
         self._quant: QuantSettings | None = None
         self.model.planChanged.connect(self._plan_changed)
         self.model.modelReset.connect(lambda: self.details.show_node(None))
@@ -156,6 +163,9 @@ class PlanPanel(QWidget):
 
     def update_summary(self) -> None:
         tree = self.model.tree
+        warnings = self.model.speed_warnings() if tree is not None else []
+        self.speed_warning.setText("\n".join(f"⚠ {text}" for text in warnings))
+        self.speed_warning.setVisible(bool(warnings))
         if tree is None:
             self.summary.setText("Open a model to see its modules.")
             return
