@@ -68,6 +68,8 @@ FRONT_COLOR = QColor("#ef8f00")
 SIZE_COLOR = QColor("#2e7d32")
 MAX_LABELS = 14
 MAX_BARS = 12
+MIN_CHART_HEIGHT = 140
+"""Low enough that the Sensitivity tab's two stacked charts fit a 700-pixel-high window."""
 
 
 def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
@@ -82,7 +84,7 @@ def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
         axis.setPen(pg.mkPen("#555"))
         axis.setTextPen(pg.mkPen("#222"))
         axis.enableAutoSIPrefix(False)
-    widget.setMinimumSize(260, 200)
+    widget.setMinimumSize(260, MIN_CHART_HEIGHT)
     return widget
 
 
