@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from speechquant.core.export.info import ExportInfo
+from speechquant.core.formatting import format_bytes
 from speechquant.core.quantization.estimate import estimate_plan, summary_text
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.presets import PRESETS, preset_names
@@ -123,6 +124,7 @@ class PlanPanel(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.speed_warning)
         self._quant: QuantSettings | None = None
+        self._export: ExportInfo | None = None
         self.model.planChanged.connect(self._plan_changed)
         self.model.modelReset.connect(lambda: self.details.show_node(None))
         self.view.selectionModel().currentChanged.connect(self._current_changed)
@@ -140,6 +142,8 @@ class PlanPanel(QWidget):
         """What an opened export says about itself (hidden for other models)."""
         self.export_info.setText("\n".join(info.lines()) if info is not None else "")
         self.export_info.setVisible(info is not None)
+        self._export = info
+        self.update_summary()
 
     def set_filter(self, text: str) -> None:
         self.proxy.setFilterFixedString(text.strip())
@@ -172,6 +176,12 @@ class PlanPanel(QWidget):
         plan = self.model.plan
         if self._quant is not None:
             plan = Plan(entries=plan.entries, settings=self._quant, name=plan.name)
+        if self._export is not None and not plan.entries:  # not a float model: say what it is
+            self.summary.setText(
+                f"already quantized: an export of plan {self._export.plan_name}, measured as "
+                f"it is by Run benchmark · size {format_bytes(tree.root.total_bytes)}"
+            )
+            return
         self.summary.setText(summary_text(estimate_plan(tree, plan)))
 
     def show_tree(self) -> None:
