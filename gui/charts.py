@@ -67,6 +67,8 @@ BASE_COLOR = QColor("#c62828")
 FRONT_COLOR = QColor("#ef8f00")
 SIZE_COLOR = QColor("#2e7d32")
 MAX_LABELS = 14
+LEGEND_CORNERS = {(1, 0): "top-right", (0, 0): "top-left", (1, 1): "bottom-right",
+                  (0, 1): "bottom-left"}  # fmt: skip
 MAX_BARS = 12
 MIN_CHART_HEIGHT = 140
 """Low enough that the Sensitivity tab's two stacked charts fit a 700-pixel-high window."""
@@ -134,6 +136,9 @@ class ScatterChart(QWidget):
         item.addItem(self.baselines)
         self._labels: list[pg.TextItem] = []
         """The run labels drawn beside front points."""
+        self._points: list[tuple[float, float]] = []
+        self.legend_corner = "top-right"
+        self.plot.getPlotItem().getViewBox().sigResized.connect(self.place_legend)
         self.run_ids: list[int] = []
         self.front_ids: list[int] = []
         layout = QVBoxLayout(self)
@@ -197,6 +202,8 @@ class ScatterChart(QWidget):
             self._labels.append(text)
         self._legend_for(bool(plan_spots), bool(base_spots), bool(xs))
         self._fit(points, self.error_span)
+        self._points = points
+        self.place_legend()
 
     def _draw_fronts(self, xs: list[float], ys: list[float]) -> None:
         """One dashed line per setup group (``xs``/``ys`` hold the groups split by NaN)."""
@@ -259,6 +266,35 @@ class ScatterChart(QWidget):
         if front:
             legend.addItem(self.front, "Pareto front (same data, subset, machine)")
         legend.setVisible(plans or baselines)
+
+    def place_legend(self, *_: Any) -> None:
+        """Put the legend in the first corner (top-right, top-left, bottom-right, bottom-left)
+        where it covers no point, else where it covers the fewest."""
+        view = self.plot.getPlotItem().getViewBox()
+        (x0, x1), (y0, y1) = view.viewRange()
+        box = self.legend.boundingRect()
+        width = min(0.6, box.width() / view.width()) if view.width() > 0 else 0.4
+        height = min(0.6, box.height() / view.height()) if view.height() > 0 else 0.35
+        spots = [
+            ((x - x0) / ((x1 - x0) or 1), (y1 - y) / ((y1 - y0) or 1)) for x, y in self._points
+        ]
+
+        def covered(corner: tuple[int, int]) -> int:
+            right, bottom = corner
+            return sum(
+                1
+                for fx, fy in spots
+                if (fx >= 1 - width if right else fx <= width)
+                and (fy >= 1 - height if bottom else fy <= height)
+            )
+
+        corner = min(LEGEND_CORNERS, key=covered)  # min keeps the first of equals
+        self.legend_corner = LEGEND_CORNERS[corner]
+        right, bottom = corner
+        self.legend.anchor(
+            itemPos=(right, bottom), parentPos=(right, bottom),
+            offset=(-10 if right else 10, -10 if bottom else 10),
+        )  # fmt: skip
 
     def _fit(
         self, points: list[tuple[float, float]], span: tuple[float, float] | None = None
