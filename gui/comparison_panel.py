@@ -35,7 +35,7 @@ def speedup_cell(speedup: float) -> str:
     return "n/a: not timed together" if math.isnan(speedup) else f"{speedup:.2f}×"
 
 
-def _interval(ci: list[float] | None, spec: str, suffix: str = "") -> str:
+def _interval(ci: list[float], spec: str, suffix: str = "") -> str:
     return f"95 % interval {format(ci[0], spec)}{suffix} – {format(ci[1], spec)}{suffix}"
 
 
