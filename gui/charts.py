@@ -67,7 +67,11 @@ BASE_COLOR = QColor("#c62828")
 FRONT_COLOR = QColor("#ef8f00")
 SIZE_COLOR = QColor("#2e7d32")
 MAX_LABELS = 14
+LEGEND_CORNERS = {(1, 0): "top-right", (0, 0): "top-left", (1, 1): "bottom-right",
+                  (0, 1): "bottom-left"}  # fmt: skip
 MAX_BARS = 12
+MIN_CHART_HEIGHT = 140
+"""Low enough that the Sensitivity tab's two stacked charts fit a 700-pixel-high window."""
 
 
 def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
@@ -82,7 +86,7 @@ def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
         axis.setPen(pg.mkPen("#555"))
         axis.setTextPen(pg.mkPen("#222"))
         axis.enableAutoSIPrefix(False)
-    widget.setMinimumSize(260, 200)
+    widget.setMinimumSize(260, MIN_CHART_HEIGHT)
     return widget
 
 
@@ -132,6 +136,9 @@ class ScatterChart(QWidget):
         item.addItem(self.baselines)
         self._labels: list[pg.TextItem] = []
         """The run labels drawn beside front points."""
+        self._points: list[tuple[float, float]] = []
+        self.legend_corner = "top-right"
+        self.plot.getPlotItem().getViewBox().sigResized.connect(self.place_legend)
         self.run_ids: list[int] = []
         self.front_ids: list[int] = []
         layout = QVBoxLayout(self)
@@ -195,6 +202,8 @@ class ScatterChart(QWidget):
             self._labels.append(text)
         self._legend_for(bool(plan_spots), bool(base_spots), bool(xs))
         self._fit(points, self.error_span)
+        self._points = points
+        self.place_legend()
 
     def _draw_fronts(self, xs: list[float], ys: list[float]) -> None:
         """One dashed line per setup group (``xs``/``ys`` hold the groups split by NaN)."""
@@ -258,6 +267,35 @@ class ScatterChart(QWidget):
             legend.addItem(self.front, "Pareto front (same data, subset, machine)")
         legend.setVisible(plans or baselines)
 
+    def place_legend(self, *_: Any) -> None:
+        """Put the legend in the first corner (top-right, top-left, bottom-right, bottom-left)
+        where it covers no point, else where it covers the fewest."""
+        view = self.plot.getPlotItem().getViewBox()
+        (x0, x1), (y0, y1) = view.viewRange()
+        box = self.legend.boundingRect()
+        width = min(0.6, box.width() / view.width()) if view.width() > 0 else 0.4
+        height = min(0.6, box.height() / view.height()) if view.height() > 0 else 0.35
+        spots = [
+            ((x - x0) / ((x1 - x0) or 1), (y1 - y) / ((y1 - y0) or 1)) for x, y in self._points
+        ]
+
+        def covered(corner: tuple[int, int]) -> int:
+            right, bottom = corner
+            return sum(
+                1
+                for fx, fy in spots
+                if (fx >= 1 - width if right else fx <= width)
+                and (fy >= 1 - height if bottom else fy <= height)
+            )
+
+        corner = min(LEGEND_CORNERS, key=covered)  # min keeps the first of equals
+        self.legend_corner = LEGEND_CORNERS[corner]
+        right, bottom = corner
+        self.legend.anchor(
+            itemPos=(right, bottom), parentPos=(right, bottom),
+            offset=(-10 if right else 10, -10 if bottom else 10),
+        )  # fmt: skip
+
     def _fit(
         self, points: list[tuple[float, float]], span: tuple[float, float] | None = None
     ) -> None:
@@ -311,7 +349,7 @@ class BarChart(QWidget):
             self.bars = None
         self.values = list(values)
         self.labels = list(labels)
-        self._errors(values, intervals or [])
+        reach = self._errors(values, intervals or [])
         positions = list(range(len(values)))
         if values:
             self.bars = pg.BarGraphItem(
@@ -325,9 +363,10 @@ class BarChart(QWidget):
             item.addItem(self.bars)
         item.getAxis("left").setTicks([list(zip(positions, labels, strict=True))])
         item.setYRange(-0.6, max(len(values), 1) - 0.4, padding=0)
-        item.setXRange(0, max([1.0, *values]) * 1.1, padding=0)
+        item.setXRange(0, max([1.0, *values, *reach]) * 1.1, padding=0)
 
-    def _errors(self, values: Sequence[float], intervals: Sequence[Any]) -> None:
+    def _errors(self, values: Sequence[float], intervals: Sequence[Any]) -> list[float]:
+        """Draw the intervals; returns how far right each one reaches (the view includes it)."""
         xs, ys, left, right = [], [], [], []
         for i, (value, ci) in enumerate(zip(values, intervals, strict=False)):
             if isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci:
@@ -341,6 +380,7 @@ class BarChart(QWidget):
                 x=np.array(xs), y=np.array(ys), left=np.array(left), right=np.array(right)
             )
         self.errors.setVisible(bool(xs))
+        return [x + r for x, r in zip(xs, right, strict=True)]
 
 
 class BarCharts(QWidget):

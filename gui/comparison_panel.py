@@ -17,12 +17,15 @@ from PySide6.QtWidgets import (
 )
 
 from speechquant.core.evaluation.experiment import comparison_rows
+from speechquant.core.evaluation.results import Comparison
 from speechquant.core.evaluation.run_notes import note_preview
 from speechquant.core.evaluation.runs import run_label
+from speechquant.core.evaluation.tables import NOT_SIGNIFICANT
 from speechquant.core.formatting import format_bytes
 
 HEADERS = ["run", "WER %", "ΔWER", "RTF", "speed-up", "size", "size ×", "tags", "note"]
 NOTE = HEADERS.index("note")
+DELTA, SPEED = HEADERS.index("ΔWER"), HEADERS.index("speed-up")
 TEXT_COLUMNS = {0, HEADERS.index("tags"), NOTE}
 NOTE_WIDTH = 48
 
@@ -30,6 +33,31 @@ NOTE_WIDTH = 48
 def speedup_cell(speedup: float) -> str:
     """A paired speed-up, or why there is none (runs timed apart are never divided)."""
     return "n/a: not timed together" if math.isnan(speedup) else f"{speedup:.2f}×"
+
+
+def _interval(ci: list[float], spec: str, suffix: str = "") -> str:
+    return f"95 % interval {format(ci[0], spec)}{suffix} – {format(ci[1], spec)}{suffix}"
+
+
+def marked_cells(row: dict[str, Any], reference: bool) -> tuple[str, str, str, str]:
+    """ΔWER and speed-up cells (``n.s.`` where the 95 % interval includes no change) and
+    their tooltips (the intervals)."""
+    delta, speed = f"{row['delta_wer']:+.2f}", speedup_cell(row["speedup"])
+    comparison: Comparison = row["comparison"]
+    if reference:
+        return delta, speed, "", ""
+    delta_tip = speed_tip = ""
+    if comparison.delta_wer_ci:
+        delta_tip = _interval(comparison.delta_wer_ci, "+.2f")
+        if not comparison.significant_wer:
+            delta += f" {NOT_SIGNIFICANT}"
+            delta_tip += f"; {NOT_SIGNIFICANT}: it includes no change"
+    if comparison.speedup_ci and not math.isnan(row["speedup"]):
+        speed_tip = _interval(comparison.speedup_ci, ".2f", "×")
+        if not comparison.significant_speed:
+            speed += f" {NOT_SIGNIFICANT}"
+            speed_tip += f"; {NOT_SIGNIFICANT}: it includes no change"
+    return delta, speed, delta_tip, speed_tip
 
 
 class ComparisonPanel(QGroupBox):
@@ -65,18 +93,24 @@ class ComparisonPanel(QGroupBox):
         for r, (row, result) in enumerate(zip(rows, results, strict=True)):
             meta = result["history"]
             note = meta.get("note") or ""
+            delta, speed, delta_tip, speed_tip = marked_cells(row, reference=r == 0)
             cells = [
                 labels[r],
                 f"{row['wer']:.2f}",
-                f"{row['delta_wer']:+.2f}",
+                delta,
                 f"{row['rtf']:.3f}",
-                speedup_cell(row["speedup"]),
+                speed,
                 format_bytes(row["model_bytes"]),
                 f"{row['size_ratio']:.2f}×",
                 ", ".join(meta.get("tags") or ()) or "-",
                 note_preview(note, NOTE_WIDTH) or "-",
             ]
-            tips = {0: f"plan: {row['name']}" if meta.get("name") else "", NOTE: note}
+            tips = {
+                0: f"plan: {row['name']}" if meta.get("name") else "",
+                DELTA: delta_tip,
+                SPEED: speed_tip,
+                NOTE: note,
+            }
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c not in TEXT_COLUMNS:

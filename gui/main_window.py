@@ -35,7 +35,7 @@ from .results_view import ResultsView
 from .run_context import ContextSource
 from .run_panel import RunPanel
 from .search_action import Analyzer
-from .settings_panel import SettingsPanel
+from .settings_panel import SettingsPanel, scrolled
 from .utterances_view import UtterancesView
 from .worker import Job, Worker
 
@@ -89,7 +89,7 @@ class MainWindow(QMainWindow):
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.plan_panel)
-        split.addWidget(self.settings_panel)
+        split.addWidget(scrolled(self.settings_panel))
         split.setStretchFactor(0, 1)
         split.setSizes([1000, 340])
         self.tabs = QTabWidget()

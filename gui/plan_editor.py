@@ -149,6 +149,8 @@ class PlanEditor(QObject):
         self.model.set_plan(plan)
         self._clean = plan
         self.message.emit(f"preset {name}: {entries_text(plan)}", "info")
+        for text in self.model.speed_warnings(plan):
+            self.message.emit(text, "warning")
         return True
 
     def load_file(self, path: str) -> bool:

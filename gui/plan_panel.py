@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from speechquant.core.export.info import ExportInfo
+from speechquant.core.formatting import format_bytes
 from speechquant.core.quantization.estimate import estimate_plan, summary_text
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.presets import PRESETS, preset_names
@@ -98,6 +99,12 @@ class PlanPanel(QWidget):
         self.summary.setObjectName("planSummary")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.speed_warning = QLabel("")
+        self.speed_warning.setObjectName("planSpeedWarning")
+        self.speed_warning.setWordWrap(True)
+        self.speed_warning.setStyleSheet("color: #a35200")
+        self.speed_warning.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.speed_warning.setVisible(False)
         self.export_info = QLabel("")
         self.export_info.setObjectName("exportInfo")
         self.export_info.setWordWrap(True)
@@ -115,7 +122,9 @@ class PlanPanel(QWidget):
         layout.addWidget(self.export_info)
         layout.addWidget(split, 1)
         layout.addWidget(self.summary)
+        layout.addWidget(self.speed_warning)
         self._quant: QuantSettings | None = None
+        self._export: ExportInfo | None = None
         self.model.planChanged.connect(self._plan_changed)
         self.model.modelReset.connect(lambda: self.details.show_node(None))
         self.view.selectionModel().currentChanged.connect(self._current_changed)
@@ -133,6 +142,8 @@ class PlanPanel(QWidget):
         """What an opened export says about itself (hidden for other models)."""
         self.export_info.setText("\n".join(info.lines()) if info is not None else "")
         self.export_info.setVisible(info is not None)
+        self._export = info
+        self.update_summary()
 
     def set_filter(self, text: str) -> None:
         self.proxy.setFilterFixedString(text.strip())
@@ -156,12 +167,21 @@ class PlanPanel(QWidget):
 
     def update_summary(self) -> None:
         tree = self.model.tree
+        warnings = self.model.speed_warnings() if tree is not None else []
+        self.speed_warning.setText("\n".join(f"⚠ {text}" for text in warnings))
+        self.speed_warning.setVisible(bool(warnings))
         if tree is None:
             self.summary.setText("Open a model to see its modules.")
             return
         plan = self.model.plan
         if self._quant is not None:
             plan = Plan(entries=plan.entries, settings=self._quant, name=plan.name)
+        if self._export is not None and not plan.entries:  # not a float model: say what it is
+            self.summary.setText(
+                f"already quantized: an export of plan {self._export.plan_name}, measured as "
+                f"it is by Run benchmark · size {format_bytes(tree.root.total_bytes)}"
+            )
+            return
         self.summary.setText(summary_text(estimate_plan(tree, plan)))
 
     def show_tree(self) -> None:

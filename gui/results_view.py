@@ -41,12 +41,36 @@ from .results_filter import (
     subset_label,
 )
 from .run_notes_dialog import RunNotesDialog, RunNotesEditor
-from .runs_table_model import RunIdRole, RunsTableModel, SortRole
+from .runs_table_model import NS_NOTE, RunIdRole, RunsTableModel, SortRole, marks_any
 
 ALL_SOURCES = "All models"
 ANY_DATA = "All data"
 ANY_MACHINE = "All machines"
 ANY_TAG = "All tags"
+
+
+FILTER_CHARS = 9
+"""How many characters a filter box shows; its list shows whole entries."""
+
+
+def narrow(combo: QComboBox) -> None:
+    """A filter box as wide as :data:`FILTER_CHARS` (not its longest entry, which would widen
+    the window), the current entry whole in its tooltip and its list as wide as the entries."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(FILTER_CHARS)
+    about = combo.toolTip()
+
+    def fit(_index: int = 0) -> None:
+        combo.setToolTip("\n".join(t for t in (combo.currentText(), about) if t))
+        metrics = combo.view().fontMetrics()
+        texts = [combo.itemText(i) for i in range(combo.count())]
+        widest = max((metrics.horizontalAdvance(text) for text in texts), default=0)
+        combo.view().setMinimumWidth(widest + 32)
+
+    combo.currentIndexChanged.connect(fit)
+    model = combo.model()
+    model.rowsInserted.connect(lambda *_: fit())
+    model.modelReset.connect(fit)
 
 
 class ResultsView(QWidget):
@@ -118,7 +142,7 @@ class ResultsView(QWidget):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search plan, name, tags, note, model…")
         self.search.setClearButtonEnabled(True)
-        self.search.setMinimumWidth(170)
+        self.search.setMinimumWidth(100)
         self.search.textChanged.connect(lambda _t: self._filters_changed())
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh)
@@ -140,12 +164,16 @@ class ResultsView(QWidget):
         ):
             bar.addWidget(QLabel(label))
             bar.addWidget(widget)
+            narrow(widget)
         bar.addWidget(self.search, 1)
-        for button in (self.refresh_button, self.compare_button, self.delete_button):
-            bar.addWidget(button)
-        bar.addWidget(self.export_button)
         self.count = QLabel("")
         self.count.setObjectName("resultsCount")
+        self.count.setWordWrap(True)
+        actions = QHBoxLayout()  # under the table: what acts on the selected rows
+        actions.addWidget(self.count, 1)
+        for button in (self.refresh_button, self.compare_button, self.delete_button):
+            actions.addWidget(button)
+        actions.addWidget(self.export_button)
 
         self.comparison_box = ComparisonPanel()
         self.comparison = self.comparison_box.table
@@ -161,7 +189,7 @@ class ResultsView(QWidget):
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self.table)
-        top_layout.addWidget(self.count)
+        top_layout.addLayout(actions)
         top_layout.addWidget(self.comparison_box)
         split.addWidget(top)
         split.addWidget(charts)
@@ -251,9 +279,11 @@ class ResultsView(QWidget):
         self.scatter.set_rows(rows, self.facts.get)
         self.bars.set_rows(rows, self.facts.get)
         hidden = len(self._all_rows) - len(rows)
+        marked = any(marks_any(row, self.facts.get(row.run.id)) for row in rows)
         self.count.setText(
             f"{len(rows)} run{'s' if len(rows) != 1 else ''} shown"
             + (f", {hidden} hidden by the filters" if hidden else "")
+            + (f" · {NS_NOTE}" if marked else "")
         )
         self._selection_changed()
 

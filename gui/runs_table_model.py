@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 from speechquant.core.evaluation.runs import RunRow, run_label
+from speechquant.core.evaluation.tables import NOT_SIGNIFICANT
 from speechquant.core.formatting import format_bytes
 
 from .results_filter import StoredFacts, data_label, rows_csv
@@ -45,6 +46,43 @@ def _cmp(facts: StoredFacts, key: str, spec: str, suffix: str = "") -> str:
     return "-"
 
 
+def not_significant(facts: StoredFacts, interval: str, flag: str) -> bool:
+    """The stored comparison has the ``interval`` and its ``flag`` says it includes no change."""
+    ci = facts.comparison.get(interval)
+    has_ci = isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci
+    return has_ci and facts.comparison.get(flag) is False
+
+
+def _marked(text: str, facts: StoredFacts, interval: str, flag: str) -> str:
+    """``text`` with ``n.s.`` where the stored interval includes no change."""
+    if text == "-" or not not_significant(facts, interval, flag):
+        return text
+    return f"{text} {NOT_SIGNIFICANT}"
+
+
+def delta_text(row: RunRow, facts: StoredFacts) -> str:
+    return _marked(_f(row.delta_wer, "+.2f"), facts, "delta_wer_ci", "significant_wer")
+
+
+def speedup_text(row: RunRow, facts: StoredFacts) -> str:
+    return _marked(_f(row.speedup, ".2f", "×"), facts, "speedup_ci", "significant_speed")
+
+
+def marks_any(row: RunRow, facts: StoredFacts) -> bool:
+    """Whether the row's ΔWER or speed-up carries the ``n.s.`` mark."""
+    return NOT_SIGNIFICANT in delta_text(row, facts) + speedup_text(row, facts)
+
+
+NS_NOTE = f"{NOT_SIGNIFICANT}: not significant, the 95 % interval includes no change"
+HEADER_TIPS = {
+    "WER 95 % CI": "95 % bootstrap interval of the WER",
+    "ΔWER": f"WER points against the float baseline; {NS_NOTE} (0)",
+    "ΔWER CI": "95 % interval of ΔWER (paired by utterance)",
+    "speed-up": f"Float RTF / this RTF, timed together with the float model; {NS_NOTE} (1×)",
+    "speed-up CI": "95 % interval of the speed-up",
+}
+
+
 def model_text(row: RunRow, facts: StoredFacts) -> str:
     """The run's source, with the language it transcribed where it had one: ``… · de``."""
     return row.run.source + (f" · {facts.language}" if facts.language else "")
@@ -61,11 +99,11 @@ COLUMNS: list[tuple[str, Cell, Cell]] = [
     ("schemes", lambda r, f: r.run.plan_summary, lambda r, f: r.run.plan_summary),
     ("WER %", lambda r, f: _f(r.run.wer, ".2f"), lambda r, f: r.run.wer),
     ("WER 95 % CI", lambda r, f: _ci(f), lambda r, f: f.wer_ci[0] if f.wer_ci else None),
-    ("ΔWER", lambda r, f: _f(r.delta_wer, "+.2f"), lambda r, f: r.delta_wer),
+    ("ΔWER", delta_text, lambda r, f: r.delta_wer),
     ("ΔWER CI", lambda r, f: _cmp(f, "delta_wer_ci", "+.1f"), lambda r, f: r.delta_wer),
     ("RTF", lambda r, f: _f(r.run.rtf, ".3f"), lambda r, f: r.run.rtf),
     ("enc RTF", lambda r, f: _f(r.run.rtf_encoder, ".3f"), lambda r, f: r.run.rtf_encoder),
-    ("speed-up", lambda r, f: _f(r.speedup, ".2f", "×"), lambda r, f: r.speedup),
+    ("speed-up", speedup_text, lambda r, f: r.speedup),
     ("speed-up CI", lambda r, f: _cmp(f, "speedup_ci", ".2f", "×"), lambda r, f: r.speedup),
     ("size", lambda r, f: format_bytes(r.run.model_bytes), lambda r, f: r.run.model_bytes),
     ("size ×", lambda r, f: _f(r.size_ratio, ".2f", "×"), lambda r, f: r.size_ratio),
@@ -103,8 +141,12 @@ class RunsTableModel(QAbstractTableModel):
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section][0] if 0 <= section < len(COLUMNS) else None
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section][0]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS.get(COLUMNS[section][0])
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

@@ -6,16 +6,18 @@ import contextlib
 import os
 from typing import Any
 
-from PySide6.QtCore import QSettings, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLineEdit,
     QMenu,
+    QScrollArea,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -301,3 +303,16 @@ class SettingsPanel(QWidget):
         checked = store.value(PREFIX + "encoder_rtf", self.encoder_rtf.isChecked())
         self.encoder_rtf.setChecked(str(checked).lower() in ("true", "1"))
         self.cluster.setText(str(store.value(PREFIX + "cluster", "") or ""))
+
+
+def scrolled(panel: QWidget) -> QScrollArea:
+    """``panel`` in a vertical scroll area, so a low window scrolls it instead of growing."""
+    area = QScrollArea()
+    area.setObjectName("settingsScroll")
+    area.setWidget(panel)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    bar = area.verticalScrollBar().sizeHint().width()
+    area.setMinimumWidth(panel.minimumSizeHint().width() + bar)
+    return area

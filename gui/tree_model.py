@@ -15,6 +15,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from speechquant.core.errors import PlanError
+from speechquant.core.evaluation.doctor import cached_report
 from speechquant.core.formatting import format_bytes
 from speechquant.core.machine import this_cpu
 from speechquant.core.quantization.estimate import acting_paths
@@ -44,6 +45,13 @@ Index = QModelIndex | QPersistentModelIndex
 NO_PARENT = QModelIndex()
 
 
+def machine_advice() -> dict[str, str]:
+    """Per-scheme speed warnings for this CPU, from this machine's doctor figures where they
+    are clear (as the CLI's), else from its features."""
+    report = cached_report()
+    return scheme_advice(this_cpu(), report.clear_speedups() if report is not None else None)
+
+
 class ModuleTreeModel(QAbstractItemModel):
     """Rows are :class:`ModuleNode` s below the tree's root; the ``mode`` column edits the plan."""
 
@@ -60,7 +68,7 @@ class ModuleTreeModel(QAbstractItemModel):
         self._plan = Plan()
         self._rows: dict[int, int] = {}
         self._highlights: dict[str, tuple[QColor, str]] = {}
-        self._advice: dict[str, str] = scheme_advice(this_cpu())
+        self._advice: dict[str, str] = machine_advice()
         self._acting: set[str] = set()
 
     def _recompute(self) -> None:
@@ -127,6 +135,11 @@ class ModuleTreeModel(QAbstractItemModel):
     @property
     def advice(self) -> dict[str, str]:
         return dict(self._advice)
+
+    def speed_warnings(self, plan: Plan | None = None) -> list[str]:
+        """The speed warnings of the schemes ``plan`` (default: the current one) names."""
+        used = set((plan if plan is not None else self._plan).entries.values())
+        return [text for name, text in sorted(self._advice.items()) if name in used]
 
     def highlight(self, path: str) -> tuple[QColor, str] | None:
         return self._highlights.get(path)
