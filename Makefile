@@ -70,8 +70,9 @@ demo: $(STAMP) system-deps ## compare presets on the built-in Whisper tiny.en an
 gui: $(STAMP) system-deps ## start the desktop app
 	$(VENV)/bin/speechquant-gui
 
-screenshots: $(STAMP) ## render the README's GUI screenshots into docs/screenshots
-	QT_QPA_PLATFORM=offscreen $(PY) -m speechquant.gui.screenshots docs/screenshots
+screenshots: $(STAMP) ## render the README's GUI screenshots into docs/screenshots (Whisper tiny.en, shared speech set; about 10 min on 2 cores)
+	QT_QPA_PLATFORM=offscreen $(PY) -m speechquant.gui.screenshots docs/screenshots --limit 10 --only main-window results microphone
+	QT_QPA_PLATFORM=offscreen $(PY) -m speechquant.gui.screenshots docs/screenshots --limit 6 --only sensitivity --sensitivity-source demo:whisper-tiny-en --sensitivity-schemes dynamic
 
 bench: $(STAMP) ## encoder speed of the presets on replica:wav2vec2-large (benchmarks/bench_presets.py)
 	$(PY) benchmarks/bench_presets.py
