@@ -1,9 +1,12 @@
-"""benchmarks/bench_peers.py's pieces: statistics, the worker protocol, the wav2vec2 ONNX wrapper."""
+"""benchmarks/bench_peers.py's pieces: statistics, the worker protocol, the wav2vec2 ONNX wrapper,
+the Whisper rows of each model."""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -12,9 +15,24 @@ import torch
 PEERS = Path(__file__).resolve().parent.parent / "benchmarks" / "peers"
 sys.path.insert(0, str(PEERS))
 
+from env import PeersEnv  # noqa: E402
 from export_wav2vec2 import CtcEncoder  # noqa: E402
 from runner import System, WorkerError, run_interleaved  # noqa: E402
 from stats import rtf_interval, speedup_interval  # noqa: E402
+
+from speechquant.core.model.demo_whisper import DEMO_WHISPERS, ct2_folder  # noqa: E402
+from speechquant.core.quantization.plan import Plan  # noqa: E402
+
+from .model.ct2_toy import toy_builtins  # noqa: E402
+
+
+def _bench_peers() -> ModuleType:
+    path = PEERS.parent / "bench_peers.py"
+    spec = importlib.util.spec_from_file_location("bench_peers", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_rtf_interval_is_exact_when_every_utterance_runs_at_the_same_rtf() -> None:
@@ -96,3 +114,40 @@ def test_a_worker_that_cannot_load_names_the_system(tmp_path: Path) -> None:
         run_interleaved(
             [broken], ["a"], audio=audio, threads=1, rounds=1, warmup_ids=[], log_dir=tmp_path
         )
+
+
+def test_whisper_choices_are_the_built_in_whispers() -> None:
+    bench = _bench_peers()
+    assert {key: choice.source for key, choice in bench.WHISPERS.items()} == {
+        "tiny.en": "demo:whisper-tiny-en",
+        "base": "demo:whisper-base",
+    }
+    assert all(choice.name in DEMO_WHISPERS for choice in bench.WHISPERS.values())
+    assert [c.multilingual for c in bench.WHISPERS.values()] == [False, True]
+
+
+def test_whisper_rows_share_the_weights_the_language_and_the_plans(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    bench = _bench_peers()
+    env = PeersEnv(tmp_path / "peers-venv")  # only its interpreter's path is used here
+    with toy_builtins(tmp_path_factory, prefix="sq_peers_toy"):
+        choice = bench.WhisperChoice("toy-multilingual", multilingual=True)
+        systems = bench.whisper_systems(env, tmp_path, choice, with_onnx=False)
+        joined = ct2_folder("toy-multilingual")
+    assert [s.label for s in systems] == [
+        "speechquant float32",
+        "speechquant all-dynamic",
+        "speechquant all-dynamic + int8 tied head (the search's plan)",
+        "faster-whisper float32",
+        "faster-whisper int8",
+    ]
+    assert all(s.options["language"] == "en" for s in systems)
+    assert {s.options["source"] for s in systems[:3]} == {"demo:toy-multilingual"}
+    peers = systems[3:]
+    assert [s.options["compute_type"] for s in peers] == ["float32", "int8"]
+    assert {Path(s.options["model"]) for s in peers} == {joined}
+    assert (joined / "model.bin").is_file() and all(s.python == env.python for s in peers)
+    dynamic, best = (Plan.load(s.options["plan"]) for s in systems[1:3])
+    assert bench.TIED_HEAD not in dynamic.entries and best.entries[bench.TIED_HEAD] == "dynamic"
+    assert {k: v for k, v in best.entries.items() if k != bench.TIED_HEAD} == dynamic.entries
