@@ -235,9 +235,9 @@ def table(rows: list[dict[str, Any]], score: bool) -> str:
     return "\n".join(lines)
 
 
-def log_dir() -> Path:
-    """Where each worker's stderr goes (kept after the run, for failures)."""
-    path = cache_dir() / "bench-peers-logs"
+def log_dir(group: str) -> Path:
+    """Where each worker of ``group`` sends its stderr (kept after the run, for failures)."""
+    path = cache_dir() / "bench-peers-logs" / group.split()[0].replace(":", "-")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -255,7 +255,7 @@ def _group(
     load_before = os.getloadavg()
     runs = run_interleaved(
         systems, ids, audio=audio, threads=args.threads, rounds=args.rounds,
-        warmup_ids=ids[: args.warmup], log_dir=log_dir(),
+        warmup_ids=ids[: args.warmup], log_dir=log_dir(name),
     )  # fmt: skip
     rows = summarize(runs, dataset, [durations[i] for i in ids], score)
     load_after = os.getloadavg()
