@@ -27,10 +27,13 @@ from .model.ct2_toy import toy_builtins  # noqa: E402
 
 
 def _bench_peers() -> ModuleType:
-    path = PEERS.parent / "bench_peers.py"
-    spec = importlib.util.spec_from_file_location("bench_peers", path)
+    """benchmarks/bench_peers.py as the module ``bench_peers`` (imported once)."""
+    if "bench_peers" in sys.modules:
+        return sys.modules["bench_peers"]
+    spec = importlib.util.spec_from_file_location("bench_peers", PEERS.parent / "bench_peers.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_peers"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
