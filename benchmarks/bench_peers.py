@@ -242,6 +242,13 @@ def log_dir(group: str) -> Path:
     return path
 
 
+def _heading(name: str, n_ids: int, audio_s: float, args: argparse.Namespace, done: int) -> str:
+    rounds = f"{args.rounds} interleaved rounds" if done == args.rounds else (
+        f"{done} of {args.rounds} interleaved rounds so far")  # fmt: skip
+    return (f"{name}: {n_ids} utterances ({audio_s:.0f} s of audio), {args.threads} threads, "
+            f"{rounds} after {args.warmup} untimed warm-up utterances")  # fmt: skip
+
+
 def _group(
     name: str,
     systems: list[System],
@@ -250,24 +257,39 @@ def _group(
     args: argparse.Namespace,
     audio: Path,
     score: bool,
+    results: dict[str, Any],
 ) -> dict[str, Any]:
+    """Run one model's systems; after every round but the last, show and save what is measured."""
     ids = [u.id for u in dataset.utterances]
+    seconds = [durations[i] for i in ids]
     load_before = os.getloadavg()
+
+    def group(runs: list[SystemRun], done: int) -> dict[str, Any]:
+        return {"model": name, "utterances": ids, "rounds": done,
+                "rows": summarize(runs, dataset, seconds, score),
+                "loadavg_before": load_before, "loadavg_after": os.getloadavg()}  # fmt: skip
+
+    def so_far(done: int, runs: list[SystemRun]) -> None:
+        if done == args.rounds:
+            return
+        partial = group(runs, done)
+        print(_heading(name, len(ids), sum(seconds), args, done), file=sys.stderr)
+        print(table(partial["rows"], score), file=sys.stderr, flush=True)
+        _save(args.json, {**results, "groups": [*results["groups"], partial]})
+
     runs = run_interleaved(
         systems, ids, audio=audio, threads=args.threads, rounds=args.rounds,
-        warmup_ids=ids[: args.warmup], log_dir=log_dir(name),
+        warmup_ids=ids[: args.warmup], log_dir=log_dir(name), on_round=so_far,
     )  # fmt: skip
-    rows = summarize(runs, dataset, [durations[i] for i in ids], score)
-    load_after = os.getloadavg()
-    print(f"\n{name}: {len(ids)} utterances ({sum(durations[i] for i in ids):.0f} s of audio), "
-          f"{args.threads} threads, {args.rounds} interleaved rounds after {args.warmup} untimed "
-          f"warm-up utterances; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")  # fmt: skip
-    print(table(rows, score), flush=True)
-    unstable = [r["system"] for r in rows if not r["transcripts_same_every_round"]]
+    final = group(runs, args.rounds)
+    load_after = final["loadavg_after"]
+    print(f"\n{_heading(name, len(ids), sum(seconds), args, args.rounds)}; load average "
+          f"{load_before[0]:.2f} before, {load_after[0]:.2f} after")  # fmt: skip
+    print(table(final["rows"], score), flush=True)
+    unstable = [r["system"] for r in final["rows"] if not r["transcripts_same_every_round"]]
     if unstable:
         print(f"transcripts changed between rounds for: {', '.join(unstable)}")
-    return {"model": name, "utterances": ids, "rows": rows,
-            "loadavg_before": load_before, "loadavg_after": load_after}  # fmt: skip
+    return final
 
 
 def main() -> None:
@@ -313,7 +335,7 @@ def main() -> None:
                 choice = WHISPERS[key]
                 systems = whisper_systems(env, work, choice, not args.skip_onnx)
                 name = choice.source + (f" (language {LANGUAGE})" if choice.multilingual else "")
-                group = _group(name, systems, whisper_data, durations, args, audio, True)
+                group = _group(name, systems, whisper_data, durations, args, audio, True, results)
                 group |= {"source": choice.source, "language": LANGUAGE}
                 results["groups"].append(group)
                 _save(args.json, results)
@@ -323,7 +345,7 @@ def main() -> None:
             np.savez(work / "calib.npz", **{i: np.load(audio)[i] for i in calib_ids})
             systems = wav2vec2_systems(env, work, work / "calib.npz")
             name = "replica:wav2vec2-large (speed only)"
-            group = _group(name, systems, w2v_data, durations, args, audio, False)
+            group = _group(name, systems, w2v_data, durations, args, audio, False, results)
             results["groups"].append(group)
             _save(args.json, results)
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

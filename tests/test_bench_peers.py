@@ -98,9 +98,12 @@ def test_workers_run_interleaved_rounds(tmp_path: Path) -> None:
         System("dynamic", sys.executable, "worker_speechquant.py",
                {"source": source, "plan": str(tmp_path / "plan.json")}),
     ]  # fmt: skip
+    seen: list[tuple[int, list[tuple[int, int]]]] = []
     runs = run_interleaved(
-        systems, ["a", "b"], audio=audio, threads=1, rounds=2, warmup_ids=["a"], log_dir=tmp_path
-    )
+        systems, ["a", "b"], audio=audio, threads=1, rounds=2, warmup_ids=["a"], log_dir=tmp_path,
+        on_round=lambda done, so_far: seen.append((done, [r.seconds.shape for r in so_far])),
+    )  # fmt: skip
+    assert seen == [(1, [(1, 2), (1, 2)]), (2, [(2, 2), (2, 2)])]
     assert [run.system.label for run in runs] == ["float", "dynamic"]
     for run in runs:
         assert run.seconds.shape == (2, 2) and (run.seconds > 0).all()
