@@ -3,7 +3,9 @@ the Whisper rows of each model."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -17,9 +19,10 @@ sys.path.insert(0, str(PEERS))
 
 from env import PeersEnv  # noqa: E402
 from export_wav2vec2 import CtcEncoder  # noqa: E402
-from runner import System, WorkerError, run_interleaved  # noqa: E402
+from runner import System, SystemRun, WorkerError, run_interleaved  # noqa: E402
 from stats import rtf_interval, speedup_interval  # noqa: E402
 
+from speechquant.core.data.datasets import Dataset, Utterance  # noqa: E402
 from speechquant.core.model.demo_whisper import DEMO_WHISPERS, ct2_folder  # noqa: E402
 from speechquant.core.quantization.plan import Plan  # noqa: E402
 
@@ -157,3 +160,50 @@ def test_whisper_rows_share_the_weights_the_language_and_the_plans(
     dynamic, best = (Plan.load(s.options["plan"]) for s in systems[1:3])
     assert bench.TIED_HEAD not in dynamic.entries and best.entries[bench.TIED_HEAD] == "dynamic"
     assert {k: v for k, v in best.entries.items() if k != bench.TIED_HEAD} == dynamic.entries
+
+
+def test_a_group_shows_and_saves_every_round_but_the_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = _bench_peers()
+    utterances = [
+        Utterance("u1", tmp_path / "u1.wav", "red green"),
+        Utterance("u2", tmp_path / "u2.wav", "blue"),
+    ]
+    dataset = Dataset(utterances=utterances, source="test", form="manifest")
+    systems = [System(label, "python", "worker.py") for label in ("a", bench.REFERENCE_ROW)]
+
+    def fake_run(systems, ids, *, on_round, **_):  # two rounds; "a" says one word wrong
+        answers = {"a": ["red grain", "blue"], bench.REFERENCE_ROW: ["red green", "blue"]}
+        for done in (1, 2):
+            runs = [
+                SystemRun(s, np.full((done, 2), 0.5), answers[s.label], True, 200.0, 1.0)
+                for s in systems
+            ]
+            on_round(done, runs)
+        return runs
+
+    monkeypatch.setattr(bench, "run_interleaved", fake_run)
+    out = tmp_path / "out.json"
+    args = argparse.Namespace(rounds=2, threads=2, warmup=0, json=out)
+    results = {"format": 1, "groups": [{"model": "earlier"}]}
+    saved: list[dict] = []
+    monkeypatch.setattr(
+        bench, "_save", lambda path, found: saved.append(json.loads(json.dumps(found)))
+    )
+    group = bench._group(
+        "m", systems, dataset, {"u1": 2.0, "u2": 3.0}, args, tmp_path, True, results
+    )
+    captured = capsys.readouterr()
+    assert (
+        "m: 2 utterances (5 s of audio), 2 threads, 1 of 2 interleaved rounds so far"
+        in captured.err
+    )
+    assert (
+        "| a | 0.2000 [0.1667-0.2500] | 1.00 [1.00-1.00] | 33.33 (1 / 3) | 200 MB |" in captured.err
+    )
+    assert "2 interleaved rounds after 0 untimed" in captured.out and "so far" not in captured.out
+    assert [g["model"] for g in saved[0]["groups"]] == ["earlier", "m"] and len(saved) == 1
+    assert saved[0]["groups"][1]["rounds"] == 1 and group["rounds"] == 2
+    assert [row["wer"] for row in group["rows"]] == pytest.approx([100 / 3, 0.0])
+    assert results["groups"] == [{"model": "earlier"}]
