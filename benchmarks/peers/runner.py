@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,11 +113,13 @@ def run_interleaved(
     rounds: int,
     warmup_ids: list[str],
     log_dir: Path,
+    on_round: Callable[[int, list[SystemRun]], None] | None = None,
 ) -> list[SystemRun]:
     """Load every system, warm each up untimed, then time ``rounds`` rounds in rotating order.
 
     All workers stay alive for the whole run and only one computes at a time; round ``r`` starts
     with system ``r mod n``, so no system always runs first or right after the same neighbour.
+    ``on_round(done, runs)`` is told what the first ``done`` rounds measured after each round.
     """
     workers: list[Worker] = []
     try:
@@ -129,6 +132,7 @@ def run_interleaved(
         seconds: list[list[list[float]]] = [[] for _ in workers]
         texts: list[list[list[str]]] = [[] for _ in workers]
         peaks = [0.0 for _ in workers]
+        runs: list[SystemRun] = []
         for r in range(rounds):
             order = [(r + k) % len(workers) for k in range(len(workers))]
             for index in order:
@@ -138,17 +142,20 @@ def run_interleaved(
                 peaks[index] = max(peaks[index], float(answer["peak_rss_mb"]))
                 rtf_note = sum(answer["seconds"])
                 _say(f"round {r + 1}/{rounds} {workers[index].system.label}: {rtf_note:.1f} s")
-        return [
-            SystemRun(
-                system=worker.system,
-                seconds=np.array(seconds[i]),
-                texts=texts[i][-1],
-                stable_texts=all(t == texts[i][0] for t in texts[i]),
-                peak_rss_mb=peaks[i],
-                load_seconds=worker.load_seconds,
-            )
-            for i, worker in enumerate(workers)
-        ]
+            runs = [
+                SystemRun(
+                    system=worker.system,
+                    seconds=np.array(seconds[i]),
+                    texts=texts[i][-1],
+                    stable_texts=all(t == texts[i][0] for t in texts[i]),
+                    peak_rss_mb=peaks[i],
+                    load_seconds=worker.load_seconds,
+                )
+                for i, worker in enumerate(workers)
+            ]
+            if on_round is not None:
+                on_round(r + 1, runs)
+        return runs
     finally:
         for worker in workers:
             worker.close()

@@ -3,11 +3,12 @@
 Systems and their options:
 
 ``faster-whisper``
-    ``model=CT2_DIR compute_type=float32|int8``; greedy (beam 1, temperature 0 only, no
-    fallback), no timestamps, no VAD, no conditioning on previous text.
+    ``model=CT2_DIR compute_type=float32|int8 language=CODE``; greedy (beam 1, temperature 0
+    only, no fallback), no timestamps, no VAD, no conditioning on previous text.
 ``ort-whisper``
-    ``model=ONNX_DIR encoder=FILE``; optimum's ``ORTModelForSpeechSeq2Seq`` with the folder's
-    one merged decoder (with past key/values), greedy ``generate``.
+    ``model=ONNX_DIR encoder=FILE [language=CODE]``; optimum's ``ORTModelForSpeechSeq2Seq`` with
+    the folder's one merged decoder (with past key/values), greedy ``generate``; ``language``
+    (multilingual models only) puts that language and ``transcribe`` in the prompt.
 ``ort-ctc``
     ``model=FILE.onnx``; one session from waveform to log-probabilities, CTC greedy
     (argmax, collapse repeats, drop blank 0); returns the token ids as text.
@@ -46,12 +47,13 @@ def faster_whisper(options: dict[str, str], threads: int) -> Transcriber:
         cpu_threads=threads,
         num_workers=1,
     )
+    language = options["language"]
     print(f"faster-whisper runs as {model.model.compute_type}", file=sys.stderr)
 
     def transcribe(wav: np.ndarray) -> str:
         segments, _ = model.transcribe(
             wav,
-            language="en",
+            language=language,
             beam_size=1,
             best_of=1,
             temperature=0.0,
@@ -78,10 +80,13 @@ def ort_whisper(options: dict[str, str], threads: int) -> Transcriber:
         provider="CPUExecutionProvider",
     )
     processor = WhisperProcessor.from_pretrained(options["model"])
+    prompt = (
+        {"language": options["language"], "task": "transcribe"} if "language" in options else {}
+    )
 
     def transcribe(wav: np.ndarray) -> str:
         features = processor(wav, sampling_rate=16000, return_tensors="pt").input_features
-        ids = model.generate(input_features=features, num_beams=1, do_sample=False)
+        ids = model.generate(input_features=features, num_beams=1, do_sample=False, **prompt)
         return str(processor.batch_decode(ids, skip_special_tokens=True)[0]).strip()
 
     return transcribe

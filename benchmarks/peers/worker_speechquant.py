@@ -1,7 +1,8 @@
 """A bench_peers.py worker for speechquant itself (runs in speechquant's environment).
 
-Options: ``source=SOURCE`` (required), ``plan=PLAN.json`` (absent: the float model),
-``calib=CALIB.npz`` (waveforms for static entries of the plan).
+Options: ``source=SOURCE`` (required), ``language=CODE`` (a Whisper's language; absent: the
+model's own), ``plan=PLAN.json`` (absent: the float model), ``calib=CALIB.npz`` (waveforms for
+static entries of the plan).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from speechquant.core.sources import open_model  # noqa: E402
 
 def load(system: str, options: dict[str, str], threads: int) -> Transcriber:
     torch.set_num_threads(threads)
-    model = open_model(options["source"])
+    model = open_model(options["source"], language=options.get("language"))
     if "plan" in options:
         calibration = None
         if "calib" in options:

@@ -4,7 +4,9 @@ Each :class:`DemoWhisper` of :data:`DEMO_WHISPERS` names the packages (an option
 speechquant) that ship a real pretrained Whisper as a CTranslate2 ``model.bin`` (float16), split
 over several packages where one would be too large. :func:`build_demo_whisper` converts it once
 (:mod:`.ct2_whisper`) into ``cache_dir() / "demo-<name>"``: a SpeechBrain ``WhisperASR`` folder
-around the Hugging Face model in ``hf/``. Everything works offline.
+around the Hugging Face model in ``hf/``. :func:`ct2_folder` gives the CTranslate2 folder itself
+(``model.bin`` joined from its parts when split), for runtimes that load CTranslate2 models.
+Everything works offline.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from speechquant.core.progress import ProgressCallback, report
 FORMAT_VERSION = 1
 MARKER = "speechquant-build.json"
 HF_SUBDIR = "hf"
+#: Bump when the layout of a joined CTranslate2 folder (:func:`ct2_folder`) changes.
+CT2_FORMAT_VERSION = 1
 _STALE_TMP_SECONDS = 3600.0
 
 
@@ -262,4 +266,51 @@ def build_demo_whisper(
             (tmp / MARKER).write_text(marker, encoding="utf-8")
             report(progress, 2, total, "installing the model in the cache")
     report(progress, total, total, "done")
+    return final
+
+
+def _ct2_marker(spec: DemoWhisper, files: Ct2Whisper) -> dict[str, Any]:
+    sizes = [part.stat().st_size for part in files.model_parts]
+    return {"format": CT2_FORMAT_VERSION, "source": "+".join(spec.packages), "part_sizes": sizes}
+
+
+def _is_joined(folder: Path, marker: dict[str, Any]) -> bool:
+    try:
+        found = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(found == marker) and (folder / "model.bin").is_file()
+
+
+def ct2_folder(name: str) -> Path:
+    """The CTranslate2 folder of the built-in Whisper ``name``, as faster-whisper loads it.
+
+    The folder holds ``model.bin``, ``config.json``, ``tokenizer.json`` and ``vocabulary.txt``. A
+    model shipped whole is its package's own folder; a model split over packages is joined once
+    into ``cache_dir() / "ct2-<name>"`` (built in a temporary sibling and renamed into place; a
+    marker records format version, packages and part sizes, and a mismatch triggers a rebuild).
+
+    Raises
+    ------
+    SourceError
+        If ``name`` is unknown or a package is missing or lacks one of its files.
+    """
+    spec = demo_whisper(name)
+    with ExitStack() as stack:
+        files = package_files(spec, stack)
+        support = files.config.parent
+        if files.model_parts == (support / "model.bin",):
+            return support
+        final = cache_dir() / f"ct2-{spec.name}"
+        marker = _ct2_marker(spec, files)
+        if _is_joined(final, marker):
+            return final
+        with building_folder(final, is_current=lambda folder: _is_joined(folder, marker)) as tmp:
+            with (tmp / "model.bin").open("wb") as joined:
+                for part in files.model_parts:
+                    with part.open("rb") as piece:
+                        shutil.copyfileobj(piece, joined, 1 << 24)
+            for path in (files.config, files.tokenizer, files.vocabulary):
+                shutil.copyfile(path, tmp / path.name)
+            (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
     return final
