@@ -204,12 +204,13 @@ def results_shots(shot: Shooter, source: str, data: str, limit: int, outdir: Pat
 
 
 def sensitivity_shot(
-    shot: Shooter, source: str, schemes: tuple[str, ...], limit: int, out: Path
+    shot: Shooter, source: str, schemes: tuple[str, ...], data: str, limit: int, out: Path
 ) -> None:
-    """Sensitivity on ``schemes`` and a size-within-budget plan search, the tab shown."""
+    """Sensitivity on ``schemes`` and a size-within-budget plan search on ``data``, the tab shown."""
     from .search_action import SuggestChoice
 
     window = shot.window
+    window.settings_panel.dataset.setText(data)
     window.settings_panel.limit.setValue(max(limit, 6))
     window.settings_panel.calib_n.setValue(1)
     if window.model is None or window.model.source != source:
@@ -245,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "sensitivity" in args.only:
             schemes = tuple(args.sensitivity_schemes)
             out = args.outdir / "sensitivity.png"
-            sensitivity_shot(shot, args.sensitivity_source, schemes, args.limit, out)
+            sensitivity_shot(shot, args.sensitivity_source, schemes, data, args.limit, out)
         shot.window.close()
     return 0
 
