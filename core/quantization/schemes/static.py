@@ -25,6 +25,7 @@ from speechquant.core.quantization.settings import QuantSettings
 STATIC_TARGETS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _STATIC_CLASS_NAMES = frozenset(t.__name__ for t in STATIC_TARGETS)
 _STATIC_MODULES = "torch.ao.nn.quantized.modules"
+_QUANTIZED_MODULES = "torch.ao.nn.quantized"
 _SHARED_WITH_DYNAMIC = frozenset({"LinearPackedParams"})
 #: Layers a converted subtree cannot run: torch has no kernel for them on quantized tensors.
 NO_QUANTIZED_KERNEL: tuple[type[nn.Module], ...] = (nn.GLU, nn.SiLU)
@@ -53,6 +54,30 @@ class StaticQuantWrapper(nn.Module):
             return super().__getattr__(name)
         except AttributeError:
             return getattr(self._modules["model"], name)
+
+
+def _contiguous_quantized_input(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    first = args[0] if args else None
+    if isinstance(first, torch.Tensor) and first.is_quantized and not first.is_contiguous():
+        return (first.contiguous(), *args[1:])
+    return None
+
+
+def contiguous_float_leaves(block: nn.Module) -> int:
+    """Make every float leaf module inside a converted ``block`` get contiguous quantized input.
+
+    Layers left float inside a static block (activations such as GELU) run torch's quantized
+    element-wise kernels, which on a non-contiguous tensor (the transposed view a model takes
+    to normalize over channels) are many times slower than on a contiguous copy; the values are
+    the same either way. Returns the number of modules hooked.
+    """
+    hooked = 0
+    for sub in block.modules():
+        if sub._modules or type(sub).__module__.startswith(_QUANTIZED_MODULES):
+            continue
+        sub.register_forward_pre_hook(_contiguous_quantized_input)
+        hooked += 1
+    return hooked
 
 
 def _tutorial_qconfig(engine: str) -> Any:
@@ -143,6 +168,7 @@ class StaticScheme(Scheme):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             convert(module, inplace=True)
+        contiguous_float_leaves(module)
         return module
 
     def produced(self, module: nn.Module) -> Produced | None:
