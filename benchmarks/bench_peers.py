@@ -53,7 +53,8 @@ from runner import System, SystemRun, run_interleaved  # noqa: E402
 from stats import rtf_interval, speedup_interval  # noqa: E402
 
 from speechquant.core.data.datasets import Dataset, iter_loaded, open_dataset  # noqa: E402
-from speechquant.core.evaluation.metrics import compute_wer  # noqa: E402
+from speechquant.core.evaluation.metrics import WerResult, compute_wer  # noqa: E402
+from speechquant.core.evaluation.stats import delta_wer_interval, wer_interval  # noqa: E402
 from speechquant.core.machine import this_machine  # noqa: E402
 from speechquant.core.model.demo_whisper import HF_SUBDIR, build_demo_whisper, ct2_folder  # noqa: E402
 from speechquant.core.paths import cache_dir, shared_speech_dir  # noqa: E402
@@ -196,6 +197,7 @@ def summarize(
     runs: list[SystemRun], dataset: Dataset, durations: list[float], score: bool
 ) -> list[dict[str, Any]]:
     reference = next((r for r in runs if r.system.label == REFERENCE_ROW), runs[0])
+    scored = {id(r): _score(r, dataset) for r in runs} if score else {}
     rows = []
     for run in runs:
         row: dict[str, Any] = {
@@ -209,27 +211,49 @@ def summarize(
             "transcripts_same_every_round": run.stable_texts,
         }
         if score:
-            items = [
-                (u.id, u.ref, text) for u, text in zip(dataset.utterances, run.texts, strict=True)
-            ]
-            wer = compute_wer(items, "whisper")
-            row |= {"wer": wer.wer, "errors": wer.errors, "ref_words": wer.ref_words}
+            wer, base = scored[id(run)], scored[id(reference)]
+            errors, words = _errors(wer), [u.ref_words for u in wer.utterances]
+            delta = delta_wer_interval(_errors(base), errors, words)
+            row |= {
+                "wer": wer.wer,
+                "wer_ci": wer_interval(errors, words).to_json(),
+                "errors": wer.errors,
+                "ref_words": wer.ref_words,
+                f"delta_wer_vs_{reference.system.label.replace(' ', '_')}": {
+                    "delta": delta.delta,
+                    "ci": delta.interval.to_json(),
+                    "p_worse": delta.p_worse,
+                },
+            }
         rows.append(row)
     return rows
+
+
+def _score(run: SystemRun, dataset: Dataset) -> WerResult:
+    items = [(u.id, u.ref, text) for u, text in zip(dataset.utterances, run.texts, strict=True)]
+    return compute_wer(items, "whisper")
+
+
+def _errors(wer: WerResult) -> list[int]:
+    return [u.insertions + u.deletions + u.substitutions for u in wer.utterances]
 
 
 def table(rows: list[dict[str, Any]], score: bool) -> str:
     ratio_key = next(k for k in rows[0] if k.startswith("speedup_vs_"))
     reference = ratio_key.removeprefix("speedup_vs_").replace("_", " ")
     head = f"| system | RTF median [95 % interval] | x vs {reference} |"
-    head += " WER % (errors / words) |" if score else ""
-    lines = [head + " peak RSS |", "|---" * (5 if score else 4) + "|"]
+    head += f" WER % [95 % interval] (errors / words) | ΔWER vs {reference} [95 %] |" if score else ""
+    lines = [head + " peak RSS |", "|---" * (6 if score else 4) + "|"]
     for row in rows:
         rtf, ratio = row["rtf"], row[ratio_key]
         cells = [row["system"], f"{rtf['median']:.4f} [{rtf['low']:.4f}-{rtf['high']:.4f}]",
                  f"{ratio['median']:.2f} [{ratio['low']:.2f}-{ratio['high']:.2f}]"]  # fmt: skip
         if score:
-            cells.append(f"{row['wer']:.2f} ({row['errors']} / {row['ref_words']})")
+            low, high = row["wer_ci"]
+            delta = row[ratio_key.replace("speedup_vs_", "delta_wer_vs_")]
+            d_low, d_high = delta["ci"]
+            cells.append(f"{row['wer']:.2f} [{low:.2f}-{high:.2f}] ({row['errors']} / {row['ref_words']})")
+            cells.append(f"{delta['delta']:+.2f} [{d_low:+.2f}, {d_high:+.2f}]")
         cells.append(f"{row['peak_rss_mb']:.0f} MB")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

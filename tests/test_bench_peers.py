@@ -200,10 +200,14 @@ def test_a_group_shows_and_saves_every_round_but_the_last(
         in captured.err
     )
     assert (
-        "| a | 0.2000 [0.1667-0.2500] | 1.00 [1.00-1.00] | 33.33 (1 / 3) | 200 MB |" in captured.err
+        "| a | 0.2000 [0.1667-0.2500] | 1.00 [1.00-1.00] | 33.33 [0.00-50.00] (1 / 3) | "
+        "+33.33 [+0.00, +50.00] | 200 MB |" in captured.err
     )
     assert "2 interleaved rounds after 0 untimed" in captured.out and "so far" not in captured.out
     assert [g["model"] for g in saved[0]["groups"]] == ["earlier", "m"] and len(saved) == 1
     assert saved[0]["groups"][1]["rounds"] == 1 and group["rounds"] == 2
     assert [row["wer"] for row in group["rows"]] == pytest.approx([100 / 3, 0.0])
+    reference = group["rows"][1][f"delta_wer_vs_{bench.REFERENCE_ROW.replace(' ', '_')}"]
+    assert reference["delta"] == 0.0 and reference["ci"] == [0.0, 0.0]
+    assert group["rows"][0]["wer_ci"] == pytest.approx([0.0, 50.0])
     assert results["groups"] == [{"model": "earlier"}]
