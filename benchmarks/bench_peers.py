@@ -242,7 +242,9 @@ def table(rows: list[dict[str, Any]], score: bool) -> str:
     ratio_key = next(k for k in rows[0] if k.startswith("speedup_vs_"))
     reference = ratio_key.removeprefix("speedup_vs_").replace("_", " ")
     head = f"| system | RTF median [95 % interval] | x vs {reference} |"
-    head += f" WER % [95 % interval] (errors / words) | ΔWER vs {reference} [95 %] |" if score else ""
+    head += (
+        f" WER % [95 % interval] (errors / words) | ΔWER vs {reference} [95 %] |" if score else ""
+    )
     lines = [head + " peak RSS |", "|---" * (6 if score else 4) + "|"]
     for row in rows:
         rtf, ratio = row["rtf"], row[ratio_key]
@@ -252,7 +254,9 @@ def table(rows: list[dict[str, Any]], score: bool) -> str:
             low, high = row["wer_ci"]
             delta = row[ratio_key.replace("speedup_vs_", "delta_wer_vs_")]
             d_low, d_high = delta["ci"]
-            cells.append(f"{row['wer']:.2f} [{low:.2f}-{high:.2f}] ({row['errors']} / {row['ref_words']})")
+            cells.append(
+                f"{row['wer']:.2f} [{low:.2f}-{high:.2f}] ({row['errors']} / {row['ref_words']})"
+            )
             cells.append(f"{delta['delta']:+.2f} [{d_low:+.2f}, {d_high:+.2f}]")
         cells.append(f"{row['peak_rss_mb']:.0f} MB")
         lines.append("| " + " | ".join(cells) + " |")
