@@ -1,4 +1,4 @@
-"""Float layers inside a static block get contiguous quantized input, with unchanged values."""
+"""Float layers inside a static block run on dense quantized input, with unchanged values."""
 
 from __future__ import annotations
 
@@ -13,11 +13,19 @@ from speechquant.core.export.writer import export_model
 from speechquant.core.quantization.apply import apply_plan
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.schemes import get_scheme
+from speechquant.core.quantization.schemes.static import dense_order, is_elementwise
 from speechquant.core.quantization.settings import QuantSettings
 
 from ..helpers import fixed_waves
 
 W2V = "encoder.wav2vec2.model"
+
+
+class Layout(nn.Module):
+    """A float leaf that is not element-wise: it reads its input's memory layout."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
 
 
 class ConvNormAct(nn.Module):
@@ -28,10 +36,11 @@ class ConvNormAct(nn.Module):
         self.conv = nn.Conv1d(8, 16, 3)
         self.norm = nn.LayerNorm(16)
         self.act = nn.GELU()
+        self.layout = Layout()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.norm(self.conv(x).transpose(-2, -1)).transpose(-2, -1)
-        return self.act(x)
+        return self.act(x), self.layout(x)
 
 
 def record_inputs(module: nn.Module) -> list[torch.Tensor]:
@@ -50,10 +59,21 @@ def test_a_float_activation_in_a_static_block_sees_contiguous_input():
     block = scheme.finalize(prepared, settings)
     x = torch.randn(2, 8, 40)
     seen, seen_plain = record_inputs(block.model.act), record_inputs(plain.model.act)
-    out, out_plain = block(x), plain(x)
+    seen_layout = record_inputs(block.model.layout)
+    (out, _), (out_plain, _) = block(x), plain(x)
     assert seen[0].is_quantized and seen[0].is_contiguous()
     assert seen_plain[0].is_quantized and not seen_plain[0].is_contiguous()
-    assert torch.equal(out, out_plain)
+    assert seen[0].shape == (2, 38, 16), "the activation runs on the dense order, not a copy"
+    assert seen_layout[0].is_contiguous() and seen_layout[0].shape == (2, 16, 38)
+    assert torch.equal(out, out_plain) and out.stride() == out_plain.stride()
+
+
+def test_dense_order_finds_permutations_and_refuses_gaps():
+    x = torch.zeros(2, 3, 5)
+    assert dense_order(x.transpose(-2, -1)) == [0, 2, 1]
+    assert dense_order(x.permute(2, 0, 1)) == [1, 2, 0]
+    assert dense_order(x[..., ::2]) is None
+    assert is_elementwise(nn.GELU()) and not is_elementwise(nn.LayerNorm(3))
 
 
 def test_the_replica_front_end_and_its_export_hook_the_activations(tiny_model, tmp_path):

@@ -56,26 +56,77 @@ class StaticQuantWrapper(nn.Module):
             return getattr(self._modules["model"], name)
 
 
-def _contiguous_quantized_input(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-    first = args[0] if args else None
-    if isinstance(first, torch.Tensor) and first.is_quantized and not first.is_contiguous():
-        return (first.contiguous(), *args[1:])
-    return None
+#: Float layers that act element by element: inside a static block they run on the dense
+#: order of a permuted (transposed) quantized input and hand the result back permuted alike.
+ELEMENTWISE: tuple[type[nn.Module], ...] = (
+    nn.GELU, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Hardswish, nn.Hardtanh, nn.ELU, nn.Sigmoid,
+    nn.Tanh, nn.Dropout, nn.Identity,
+)  # fmt: skip
+#: The same for Hugging Face's activation modules, by module and class name.
+_HF_ELEMENTWISE = ("transformers.activations", ("GELUActivation", "QuickGELUActivation"))
+_INVERSE = "_speechquant_inverse_order"
+
+
+def is_elementwise(module: nn.Module) -> bool:
+    """Whether ``module`` applies one function to each element (and ignores their layout)."""
+    cls = type(module)
+    return isinstance(module, ELEMENTWISE) or (
+        cls.__module__ == _HF_ELEMENTWISE[0] and cls.__name__ in _HF_ELEMENTWISE[1]
+    )
+
+
+def dense_order(x: torch.Tensor) -> list[int] | None:
+    """The permutation that makes ``x`` contiguous without a copy, if there is one."""
+    order = sorted(range(x.dim()), key=lambda d: -x.stride(d))
+    return order if x.permute(order).is_contiguous() else None
+
+
+def _slow_layout(x: Any) -> bool:
+    return isinstance(x, torch.Tensor) and x.is_quantized and not x.is_contiguous()
+
+
+def _contiguous_input(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    if not args or not _slow_layout(args[0]):
+        return None
+    return (args[0].contiguous(), *args[1:])
+
+
+def _dense_input(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    if not args or not _slow_layout(args[0]):
+        return None
+    order = dense_order(args[0])
+    if order is None:
+        return (args[0].contiguous(), *args[1:])
+    dense = args[0].permute(order)
+    setattr(dense, _INVERSE, sorted(range(len(order)), key=order.__getitem__))
+    return (dense, *args[1:])
+
+
+def _restore_order(module: nn.Module, args: tuple[Any, ...], out: Any) -> Any:
+    inverse = getattr(args[0], _INVERSE, None) if args else None
+    if inverse is None or not isinstance(out, torch.Tensor):
+        return None
+    return out.permute(inverse)
 
 
 def contiguous_float_leaves(block: nn.Module) -> int:
-    """Make every float leaf module inside a converted ``block`` get contiguous quantized input.
+    """Keep torch's quantized kernels of the float leaf modules in ``block`` on dense input.
 
-    Layers left float inside a static block (activations such as GELU) run torch's quantized
-    element-wise kernels, which on a non-contiguous tensor (the transposed view a model takes
-    to normalize over channels) are many times slower than on a contiguous copy; the values are
-    the same either way. Returns the number of modules hooked.
+    Layers left float inside a static block (activations such as GELU, after a transposed
+    normalization) run torch's quantized kernels, which on a non-contiguous tensor are many
+    times slower than on a dense one; the values are the same either way. Element-wise layers
+    run on the input's dense order (no copy) and give their output back in the input's layout;
+    other float leaves get a contiguous copy. Returns the number of modules hooked.
     """
     hooked = 0
     for sub in block.modules():
         if sub._modules or type(sub).__module__.startswith(_QUANTIZED_MODULES):
             continue
-        sub.register_forward_pre_hook(_contiguous_quantized_input)
+        if is_elementwise(sub):
+            sub.register_forward_pre_hook(_dense_input)
+            sub.register_forward_hook(_restore_order)
+        else:
+            sub.register_forward_pre_hook(_contiguous_input)
         hooked += 1
     return hooked
 
