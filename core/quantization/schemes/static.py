@@ -77,7 +77,7 @@ def is_elementwise(module: nn.Module) -> bool:
 
 def dense_order(x: torch.Tensor) -> list[int] | None:
     """The permutation that makes ``x`` contiguous without a copy, if there is one."""
-    order = sorted(range(x.dim()), key=lambda d: -x.stride(d))
+    order = sorted(range(x.dim()), key=lambda d: -x.stride()[d])
     return order if x.permute(order).is_contiguous() else None
 
 
