@@ -20,7 +20,7 @@ from speechquant.core.evaluation.experiment import comparison_rows
 from speechquant.core.evaluation.results import Comparison
 from speechquant.core.evaluation.run_notes import note_preview
 from speechquant.core.evaluation.runs import run_label
-from speechquant.core.evaluation.tables import NOT_SIGNIFICANT
+from speechquant.core.evaluation.tables import NOT_SIGNIFICANT, significance
 from speechquant.core.formatting import format_bytes
 
 HEADERS = ["run", "WER %", "ΔWER", "RTF", "speed-up", "size", "size ×", "tags", "note"]
@@ -46,15 +46,16 @@ def marked_cells(row: dict[str, Any], reference: bool) -> tuple[str, str, str, s
     comparison: Comparison = row["comparison"]
     if reference:
         return delta, speed, "", ""
+    verdicts = significance(comparison)
     delta_tip = speed_tip = ""
-    if comparison.delta_wer_ci:
+    if verdicts.wer is not None and comparison.delta_wer_ci:
         delta_tip = _interval(comparison.delta_wer_ci, "+.2f")
-        if not comparison.significant_wer:
+        if verdicts.wer is False:
             delta += f" {NOT_SIGNIFICANT}"
             delta_tip += f"; {NOT_SIGNIFICANT}: it includes no change"
-    if comparison.speedup_ci and not math.isnan(row["speedup"]):
+    if verdicts.speed is not None and comparison.speedup_ci and not math.isnan(row["speedup"]):
         speed_tip = _interval(comparison.speedup_ci, ".2f", "×")
-        if not comparison.significant_speed:
+        if verdicts.speed is False:
             speed += f" {NOT_SIGNIFICANT}"
             speed_tip += f"; {NOT_SIGNIFICANT}: it includes no change"
     return delta, speed, delta_tip, speed_tip

@@ -1,4 +1,5 @@
-"""The Plan tab's module panel: what the selected module is (core's ModuleDetails, displayed)."""
+"""The Plan tab's module panel: what the selected module is (core's ModuleDetails, displayed)
+and the scheme the plan gives it."""
 
 from __future__ import annotations
 
@@ -7,22 +8,53 @@ import html
 from PySide6.QtWidgets import QGroupBox, QTextBrowser, QVBoxLayout, QWidget
 
 from speechquant.core.formatting import format_bytes
+from speechquant.core.quantization.plan import Plan
+from speechquant.core.quantization.schemes import FLOAT_SCHEME
 from speechquant.core.quantization.tree import ModuleNode
+
+from .tree_model import ModuleTreeModel
 
 EMPTY = "Select a module in the tree to see its class, weights and quantization parameters."
 
 
-class ModulePanel(QGroupBox):
-    """Class, scheme, each weight's dtype and shape, packed bytes and quantization parameters."""
+def scheme_text(node: ModuleNode, plan: Plan, converts: bool) -> str:
+    """The scheme line: the scheme that made the loaded module (an export's), else the plan's
+    effective scheme and the entry it comes from, ``dynamic (from encoder.layers)``;
+    ``none (float)`` where no entry covers the module.
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    ``converts``: whether the effective scheme converts something in this module (the tree
+    model's :meth:`~.tree_model.ModuleTreeModel.converts`)."""
+    made = node.details.scheme if node.details is not None else None
+    if made is not None:
+        return f"{made} (in the loaded model)"
+    scheme, origin = plan.effective(node.path)
+    if origin is None:
+        return f"{FLOAT_SCHEME} (float)"
+    where = "set here" if origin == node.path else f"from {origin}"
+    if scheme == FLOAT_SCHEME:
+        return f"{FLOAT_SCHEME} (float, {where})"
+    if not converts:
+        return f"float: {scheme} ({where}) converts nothing in this {node.class_name}"
+    return f"{scheme} ({where})"
+
+
+class ModulePanel(QGroupBox):
+    """Class, scheme, each weight's dtype and shape, packed bytes and quantization parameters;
+    the scheme line follows ``model``'s plan."""
+
+    def __init__(self, model: ModuleTreeModel, parent: QWidget | None = None) -> None:
         super().__init__("Module", parent)
+        self.model = model
         self.browser = QTextBrowser()
         self.browser.setObjectName("moduleDetails")
         self.browser.setOpenLinks(False)
         QVBoxLayout(self).addWidget(self.browser)
         self.node: ModuleNode | None = None
         self.show_node(None)
+        model.planChanged.connect(self._plan_changed)
+
+    def _plan_changed(self, _plan: Plan) -> None:
+        self.show_node(self.node)
 
     def text(self) -> str:
         return self.browser.toPlainText()
@@ -38,7 +70,7 @@ class ModulePanel(QGroupBox):
         rows = [
             ("kind", details.kind),
             ("class", details.qualified_class),
-            ("scheme", details.scheme or "none (float)"),
+            ("scheme", scheme_text(node, self.model.plan, self.model.converts(node.path))),
         ]
         if details.note:
             rows.append(("computes", details.note))

@@ -110,7 +110,7 @@ class PlanPanel(QWidget):
         self.export_info.setWordWrap(True)
         self.export_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.export_info.setVisible(False)
-        self.details = ModulePanel()
+        self.details = ModulePanel(self.model)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.view)
         split.addWidget(self.details)

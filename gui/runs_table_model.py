@@ -10,7 +10,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 from speechquant.core.evaluation.runs import RunRow, run_label
-from speechquant.core.evaluation.tables import NOT_SIGNIFICANT
+from speechquant.core.evaluation.tables import NOT_SIGNIFICANT, significance
 from speechquant.core.formatting import format_bytes
 
 from .results_filter import StoredFacts, data_label, rows_csv
@@ -46,26 +46,17 @@ def _cmp(facts: StoredFacts, key: str, spec: str, suffix: str = "") -> str:
     return "-"
 
 
-def not_significant(facts: StoredFacts, interval: str, flag: str) -> bool:
-    """The stored comparison has the ``interval`` and its ``flag`` says it includes no change."""
-    ci = facts.comparison.get(interval)
-    has_ci = isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci
-    return has_ci and facts.comparison.get(flag) is False
-
-
-def _marked(text: str, facts: StoredFacts, interval: str, flag: str) -> str:
-    """``text`` with ``n.s.`` where the stored interval includes no change."""
-    if text == "-" or not not_significant(facts, interval, flag):
-        return text
-    return f"{text} {NOT_SIGNIFICANT}"
+def _marked(text: str, significant: bool | None) -> str:
+    """``text`` with ``n.s.`` where core's verdict says its interval includes no change."""
+    return f"{text} {NOT_SIGNIFICANT}" if text != "-" and significant is False else text
 
 
 def delta_text(row: RunRow, facts: StoredFacts) -> str:
-    return _marked(_f(row.delta_wer, "+.2f"), facts, "delta_wer_ci", "significant_wer")
+    return _marked(_f(row.delta_wer, "+.2f"), significance(facts.comparison).wer)
 
 
 def speedup_text(row: RunRow, facts: StoredFacts) -> str:
-    return _marked(_f(row.speedup, ".2f", "×"), facts, "speedup_ci", "significant_speed")
+    return _marked(_f(row.speedup, ".2f", "×"), significance(facts.comparison).speed)
 
 
 def marks_any(row: RunRow, facts: StoredFacts) -> bool:

@@ -237,17 +237,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="speechquant-shots-") as tmp:
         shot = Shooter(Path(tmp), args.timeout)
         data = args.data or default_data()
-        if "main-window" in args.only:
-            main_window_shot(shot, args.results_source, args.outdir / "main-window.png")
-        if "results" in args.only:
-            results_shots(shot, args.results_source, data, args.limit, args.outdir)
-        if "microphone" in args.only:
-            microphone_shot(shot, data, args.outdir / "microphone.png")
-        if "sensitivity" in args.only:
-            schemes = tuple(args.sensitivity_schemes)
-            out = args.outdir / "sensitivity.png"
-            sensitivity_shot(shot, args.sensitivity_source, schemes, data, args.limit, out)
-        shot.window.close()
+        try:
+            if "main-window" in args.only:
+                main_window_shot(shot, args.results_source, args.outdir / "main-window.png")
+            if "results" in args.only:
+                results_shots(shot, args.results_source, data, args.limit, args.outdir)
+            if "microphone" in args.only:
+                microphone_shot(shot, data, args.outdir / "microphone.png")
+            if "sensitivity" in args.only:
+                schemes = tuple(args.sensitivity_schemes)
+                out = args.outdir / "sensitivity.png"
+                sensitivity_shot(shot, args.sensitivity_source, schemes, data, args.limit, out)
+        finally:
+            shot.window.close()  # cancels and waits for a job a failed shot left running
     return 0
 
 

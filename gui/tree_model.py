@@ -74,10 +74,14 @@ class ModuleTreeModel(QAbstractItemModel):
     def _recompute(self) -> None:
         self._acting = acting_paths(self._tree, self._plan) if self._tree is not None else set()
 
+    def converts(self, path: str) -> bool:
+        """Whether the plan's effective scheme converts something at ``path``."""
+        return path in self._acting
+
     def effective_text(self, path: str) -> str:
         """The effective column: the scheme where it converts something, else float."""
         scheme, _ = self._plan.effective(path)
-        if scheme == "none" or path in self._acting:
+        if scheme == "none" or self.converts(path):
             return scheme
         return NOT_A_TARGET
 

@@ -25,6 +25,7 @@ from speechquant.core.evaluation.tables import (
     ci_text,
     delta_text,
     format_comparison,
+    significance,
     speedup_text,
     trust_notes,
 )
@@ -217,7 +218,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(
             f"against float32 timed alongside: ΔWER {delta_text(c)}, P(worse) "
             f"{'-' if c.p_worse is None else f'{c.p_worse:.2f}'}, speed-up "
-            f"{speedup_text(c.speedup, c.speedup_ci, c.significant_speed)}, encoder "
+            f"{speedup_text(c.speedup, c.speedup_ci, significance(c).speed)}, encoder "
             f"{speedup_text(c.speedup_encoder, c.speedup_encoder_ci)}, {c.size_ratio:.2f}x smaller"
         )
     say_trust_notes([result])

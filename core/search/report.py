@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from speechquant.core.evaluation.tables import ci_text, delta_text, speedup_text, words_note
+from speechquant.core.evaluation.tables import (
+    ci_text,
+    delta_text,
+    significance,
+    speedup_text,
+    words_note,
+)
 from speechquant.core.search.plan_search import SearchResult
 
 
@@ -44,9 +50,7 @@ def format_search(result: SearchResult) -> str:
     ev, base = result.evaluation, result.evaluation_baseline
     c = ev.comparison
     verdict = "within" if result.within_budget_on_evaluation else "OVER"
-    speed = speedup_text(
-        ev.speedup, c.speedup_ci if c else None, c.significant_speed if c else None
-    )
+    speed = speedup_text(ev.speedup, c.speedup_ci if c else None, significance(c).speed)
     lines.append(
         f"RESULT (evaluation split, {ev.n_utterances} utterances): WER {ev.wer:.2f} % "
         f"{ci_text(ev.wer_ci)} vs float {base.wer:.2f} %; ΔWER {delta_text(c)}"

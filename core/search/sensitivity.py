@@ -30,6 +30,7 @@ from speechquant.core.evaluation.tables import (
     NOT_SIGNIFICANT,
     ci_text,
     delta_text,
+    significance,
     speedup_text,
     words_note,
 )
@@ -253,9 +254,10 @@ def verdict(m: Measurement) -> str:
     if c is None:
         return "-"
     words = []
-    if c.significant_wer:
+    verdicts = significance(c)
+    if verdicts.wer:
         words.append("worse WER" if c.delta_wer > 0 else "better WER")
-    if c.speedup is not None and c.significant_speed:
+    if c.speedup is not None and verdicts.speed:
         words.append("faster" if c.speedup > 1 else "slower")
     return ", ".join(words) or NOT_SIGNIFICANT
 
@@ -286,7 +288,7 @@ def format_sensitivity(result: SensitivityResult, worst: int = 2) -> str:
         worst_text = ", ".join(f"{c.id} +{c.delta}" for c in m.worst(worst)) or "-"
         cached = "*" if m.cached else " "
         c = m.comparison
-        speed = "-" if c is None else speedup_text(c.speedup, c.speedup_ci, c.significant_speed)
+        speed = "-" if c is None else speedup_text(c.speedup, c.speedup_ci, significance(c).speed)
         return (
             f"{name[:24]:<25}{scheme:<8}{delta_text(c):<24}{speed:<26}"
             f"{_x(m.encoder_speedup):>7}{m.bytes_saved / 1e6:>9.2f}"

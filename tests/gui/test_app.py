@@ -67,3 +67,36 @@ def test_the_screenshot_script_renders_only_the_shots_asked_for(qapp, tmp_path, 
     args = [str(tmp_path), "--results-source", "replica:wav2vec2-tiny", "--data", str(tiny_data)]
     assert screenshots.main([*args, "--only", "main-window"]) == 0
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["main-window.png"]
+
+
+@pytest.mark.parametrize("given_data", [True, False], ids=["--data", "shared speech set"])
+def test_the_screenshot_script_hands_its_data_to_the_sensitivity_job(
+    qapp, tmp_path, tiny_data, monkeypatch, given_data
+):
+    from speechquant.core.errors import SpeechquantError
+    from speechquant.gui import screenshots, search_action
+
+    shared = tmp_path / "shared-speech"
+    shared.mkdir()
+    rows = [f"utt{i},1.0,{tiny_data / f'utt{i}.wav'},WORD" for i in range(4)]
+    (shared / "manifest.csv").write_text("ID,duration,wav,wrd\n" + "\n".join(rows) + "\n")
+    monkeypatch.setenv("SPEECHQUANT_SPEECH", str(shared))
+    handed: list[tuple[str, str, int | None, tuple[str, ...]]] = []
+
+    def recording_job(model, data, bench, settings, history, cluster=None):
+        handed.append((model.source, data, bench.limit, tuple(settings.schemes)))
+
+        def job(progress, cancel):
+            raise SpeechquantError("sensitivity stopped before measuring")
+
+        return job
+
+    monkeypatch.setattr(search_action, "sensitivity_job", recording_job)
+    args = [str(tmp_path / "shots"), "--only", "sensitivity", "--sensitivity-source",
+            "replica:wav2vec2-tiny", "--sensitivity-schemes", "dynamic", "bf16"]  # fmt: skip
+    args += ["--data", str(tiny_data), "--limit", "8"] if given_data else []
+    with pytest.raises(SystemExit, match="error: sensitivity stopped before measuring"):
+        screenshots.main(args)
+    data, limit = (str(tiny_data), 8) if given_data else (str(shared / "manifest.csv"), 6)
+    assert handed == [("replica:wav2vec2-tiny", data, limit, ("dynamic", "bf16"))]
+    assert not (tmp_path / "shots" / "sensitivity.png").exists()

@@ -55,6 +55,7 @@ def test_an_export_shows_its_quantized_modules_and_stored_metrics(qtbot, window,
     weight = node.details.weight
     shape = "×".join(str(n) for n in weight.shape)
     assert "dynamic int8 Linear" in text and "torch.ao.nn.quantized.dynamic" in text
+    assert "dynamic (in the loaded model)" in text and "(float)" not in text
     assert f"qint8 [{shape}]" in text and "packed" in text and "scale" in text
 
     info = panel.export_info
