@@ -46,7 +46,7 @@ from speechquant.core.evaluation.bench import (  # noqa: E402
 from speechquant.core.evaluation.experiment import quantize_model  # noqa: E402
 from speechquant.core.evaluation.history import HistoryStore  # noqa: E402
 from speechquant.core.evaluation.results import BenchResult, compare  # noqa: E402
-from speechquant.core.evaluation.tables import delta_text, speedup_text  # noqa: E402
+from speechquant.core.evaluation.tables import delta_text, significance, speedup_text  # noqa: E402
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.paths import shared_speech_dir  # noqa: E402
 from speechquant.core.quantization.apply import apply_plan, set_engine  # noqa: E402
@@ -127,7 +127,7 @@ def whisper(args: argparse.Namespace, history: HistoryStore) -> bool:
         ok = "ok" if c.delta_wer <= args.max_wer_increase + 1e-9 else "over"
         _say(
             f"{name:<22}{r.wer:>7.2f}{delta_text(c):>27}{ok:>8}{r.rtf:>9.4f}"
-            f"{speedup_text(c.speedup, c.speedup_ci, c.significant_speed):>30}"
+            f"{speedup_text(c.speedup, c.speedup_ci, significance(c).speed):>30}"
             f"{r.model_bytes / 1e6:>9.1f}"
         )
     found = compared["found (search)"]

@@ -37,7 +37,7 @@ from speechquant.core.evaluation.bench import BenchSettings  # noqa: E402
 from speechquant.core.evaluation.experiment import run_baseline  # noqa: E402
 from speechquant.core.evaluation.history import HistoryStore  # noqa: E402
 from speechquant.core.evaluation.measure import Measurement, PlanMeasurer  # noqa: E402
-from speechquant.core.evaluation.tables import speedup_text  # noqa: E402
+from speechquant.core.evaluation.tables import significance, speedup_text  # noqa: E402
 from speechquant.core.machine import this_machine  # noqa: E402
 from speechquant.core.paths import shared_speech_dir  # noqa: E402
 from speechquant.core.quantization.plan import Plan  # noqa: E402
@@ -56,8 +56,8 @@ def _row(condition: str, m: Measurement, unpaired: float | None = None) -> list[
     load = m.bench.load if m.bench is not None else None
     busy = "-" if load is None or load.other_cores is None else f"{load.other_cores:.2f}"
     text = (
-        f"  {condition:<16}{speedup_text(c.speedup, c.speedup_ci, c.significant_speed):<28}"
-        f"{speedup_text(c.speedup_encoder, c.speedup_encoder_ci):<28}{busy:>8}"
+        f"  {condition:<16}{speedup_text(c.speedup, c.speedup_ci, significance(c).speed):<28}"
+        f"{speedup_text(c.speedup_encoder, c.speedup_encoder_ci, significance(c).encoder):<28}{busy:>8}"
         f"{'yes' if load and load.busy else 'no':>6}"
     )
     if unpaired is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from speechquant.core.evaluation.tables import (
     ci_text,
     delta_text,
+    interval_significant,
     significance,
     speedup_text,
     words_note,
@@ -28,7 +29,11 @@ def format_search(result: SearchResult) -> str:
         mark = "found" if m is result.search else mark
         vs_kept = "-"
         if step.time_ratio is not None:
-            vs_kept = speedup_text(1.0 / step.time_ratio, step.vs_kept_ci)
+            vs_kept = speedup_text(
+                1.0 / step.time_ratio,
+                step.vs_kept_ci,
+                interval_significant(step.vs_kept_ci, 1.0),
+            )
         speed = "-" if m.speedup != m.speedup else f"{m.speedup:.2f}x"
         lines.append(
             f"{i + 1:>3}{'P' if i in front else ' '} {step.move[:40]:<40}{m.delta_wer:>+7.2f}"
@@ -51,12 +56,15 @@ def format_search(result: SearchResult) -> str:
     c = ev.comparison
     verdict = "within" if result.within_budget_on_evaluation else "OVER"
     speed = speedup_text(ev.speedup, c.speedup_ci if c else None, significance(c).speed)
+    encoder = speedup_text(
+        ev.encoder_speedup, c.speedup_encoder_ci if c else None, significance(c).encoder
+    )
     lines.append(
         f"RESULT (evaluation split, {ev.n_utterances} utterances): WER {ev.wer:.2f} % "
         f"{ci_text(ev.wer_ci)} vs float {base.wer:.2f} %; ΔWER {delta_text(c)}"
         + ("" if c is None or c.p_worse is None else f", P(worse) {c.p_worse:.2f}")
         + f"; speed-up {speed}"
-        + f"; encoder {speedup_text(ev.encoder_speedup, c.speedup_encoder_ci if c else None)}"
+        + f"; encoder {encoder}"
         + f"; {ev.model_bytes / 1e6:.1f} MB"
     )
     lines.append(
@@ -71,7 +79,7 @@ def format_search(result: SearchResult) -> str:
     lines.append(
         f"search split figure (used to choose, not the result; {found.n_utterances} "
         f"utterances): ΔWER {delta_text(fc)}, speed-up "
-        f"{speedup_text(found.speedup, fc.speedup_ci if fc else None)}"
+        f"{speedup_text(found.speedup, fc.speedup_ci if fc else None, significance(fc).speed)}"
     )
     return "\n".join(lines)
 
