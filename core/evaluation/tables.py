@@ -63,7 +63,7 @@ def significance(comparison: Comparison | Mapping[str, Any] | None) -> Significa
     """Whether ΔWER and the speed-ups of a comparison are significant, from their intervals.
 
     The one rule every front end marks ``n.s.`` by: a difference is significant when its 95 %
-    interval includes no change (0 for ΔWER, 1 for a speed-up); see
+    interval excludes no change (0 for ΔWER, 1 for a speed-up); see
     :func:`interval_significant`.
 
     Parameters
