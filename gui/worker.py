@@ -19,6 +19,8 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from speechquant.core.errors import Cancelled, SpeechquantError
 from speechquant.core.progress import CancelToken, Progress
 
+from . import gc_guard
+
 log = logging.getLogger(__name__)
 
 JobFn = Callable[[Callable[[Progress], None], CancelToken], Any]
@@ -121,14 +123,17 @@ class Job(QObject):
 
     @Slot()
     def _thread_ended(self) -> None:
-        _ACTIVE.discard(self.qthread)
+        if self.qthread in _ACTIVE:
+            _ACTIVE.discard(self.qthread)
+            gc_guard.release()
         self.done.emit(self)
 
 
 def start_worker(worker: Worker, on_done: Callable[[Job], None] | None = None) -> Job:
     """Move ``worker`` to a new QThread and start it; connect its signals before calling this.
 
-    ``on_done(job)`` runs in the GUI thread once the thread has stopped.
+    ``on_done(job)`` runs in the GUI thread once the thread has stopped. While the thread runs,
+    garbage is collected on the GUI thread only (:mod:`.gc_guard`).
     """
     thread = QThread()
     thread.setObjectName(f"speechquant-{worker.name}")
@@ -141,5 +146,6 @@ def start_worker(worker: Worker, on_done: Callable[[Job], None] | None = None) -
     if on_done is not None:
         job.done.connect(on_done)
     _ACTIVE.add(thread)
+    gc_guard.hold()
     thread.start()
     return job
