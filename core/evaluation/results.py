@@ -103,8 +103,33 @@ class Comparison:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Comparison:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        """Parse a stored comparison; keys added since it was stored take their empty values."""
+        missing = [name for name in _COMPARISON_REQUIRED if data.get(name) is None]
+        if missing:
+            raise HistoryError(
+                f"stored comparison lacks {', '.join(missing)}; re-run the plan to compare it anew"
+            )
+        values = {
+            **_COMPARISON_DEFAULTS,
+            **{f.name: data[f.name] for f in fields(cls) if f.name in data},
+        }
+        values["warnings"] = list(values.get("warnings") or [])
+        return cls(**values)
+
+
+_COMPARISON_REQUIRED = ("delta_wer", "size_ratio")
+_COMPARISON_DEFAULTS: dict[str, Any] = {
+    "delta_wer_ci": None,
+    "p_worse": None,
+    "speedup": None,
+    "speedup_ci": None,
+    "speedup_encoder": None,
+    "speedup_encoder_ci": None,
+    "significant_wer": False,
+    "significant_speed": False,
+    "baseline_started_at": None,
+    "paired": False,
+}
 
 
 @dataclass
