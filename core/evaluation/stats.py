@@ -33,6 +33,7 @@ class Interval:
     high: float
 
     def contains(self, value: float) -> bool:
+        """Ends included: the one rule for ``n.s.`` (``tables.interval_significant`` uses it)."""
         return self.low <= value <= self.high
 
     def to_json(self) -> list[float]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from speechquant.core.evaluation.results import BenchResult, Comparison
-from speechquant.core.evaluation.stats import one_word_points
+from speechquant.core.evaluation.stats import Interval, one_word_points
 
 NOT_SIGNIFICANT = "n.s."
 """Marks a difference whose 95 % interval includes no change."""
@@ -35,8 +35,7 @@ def interval_significant(interval: Any, no_change: float) -> bool | None:
         return None
     if not all(_finite_number(end) for end in interval):
         return None
-    low, high = float(interval[0]), float(interval[1])
-    return not low <= no_change <= high
+    return not Interval(float(interval[0]), float(interval[1])).contains(no_change)
 
 
 def _finite_number(value: Any) -> bool:
