@@ -68,6 +68,7 @@ SAMPLE_RATE = 16000
 SUBSETS = ("ljspeech", "harvard")
 TIED_HEAD = "whisper.model.decoder.embed_tokens"
 REFERENCE_ROW = "faster-whisper int8"
+ORT_INT8_ROW = "ONNX Runtime dynamic int8 (--avx2)"
 LANGUAGE = "en"
 FORMAT = 1
 
@@ -161,7 +162,7 @@ def whisper_systems(
     return systems + [
         System("ONNX Runtime float32 (optimum export)", env.python, "worker_peer.py",
                {**ort, "model": str(onnx / "fp32"), "encoder": "encoder_model.onnx"}),
-        System("ONNX Runtime dynamic int8 (--avx2)", env.python, "worker_peer.py",
+        System(ORT_INT8_ROW, env.python, "worker_peer.py",
                {**ort, "model": str(onnx / "int8"), "encoder": "encoder_model_quantized.onnx"}),
     ]  # fmt: skip
 
@@ -188,7 +189,7 @@ def wav2vec2_systems(env: PeersEnv, work: Path, calib: Path) -> list[System]:
                {"source": source, "plan": str(work / "w2v-all-dynamic.json")}),
         System("ONNX Runtime float32", env.python, "worker_peer.py",
                {"kind": "ort-ctc", "model": str(fp32)}),
-        System("ONNX Runtime dynamic int8 (--avx2)", env.python, "worker_peer.py",
+        System(ORT_INT8_ROW, env.python, "worker_peer.py",
                {"kind": "ort-ctc", "model": str(int8)}),
     ]  # fmt: skip
 
@@ -197,15 +198,21 @@ def summarize(
     runs: list[SystemRun], dataset: Dataset, durations: list[float], score: bool
 ) -> list[dict[str, Any]]:
     reference = next((r for r in runs if r.system.label == REFERENCE_ROW), runs[0])
+    ort_int8 = next((r for r in runs if r.system.label == ORT_INT8_ROW), None)
+    against = [reference] + (
+        [ort_int8] if ort_int8 is not None and ort_int8 is not reference else []
+    )
     scored = {id(r): _score(r, dataset) for r in runs} if score else {}
     rows = []
     for run in runs:
         row: dict[str, Any] = {
             "system": run.system.label,
             "rtf": vars(rtf_interval(run.seconds, np.array(durations))),
-            f"speedup_vs_{reference.system.label.replace(' ', '_')}": vars(
-                speedup_interval(reference.seconds, run.seconds)
-            ),
+        }
+        for other in against:  # paired: the same utterances in the same interleaved rounds
+            key = f"speedup_vs_{other.system.label.replace(' ', '_')}"
+            row[key] = vars(speedup_interval(other.seconds, run.seconds))
+        row |= {
             "peak_rss_mb": run.peak_rss_mb,
             "load_seconds": run.load_seconds,
             "transcripts_same_every_round": run.stable_texts,
@@ -239,17 +246,23 @@ def _errors(wer: WerResult) -> list[int]:
 
 
 def table(rows: list[dict[str, Any]], score: bool) -> str:
-    ratio_key = next(k for k in rows[0] if k.startswith("speedup_vs_"))
+    ratio_keys = [k for k in rows[0] if k.startswith("speedup_vs_")]
+    ratio_key = ratio_keys[0]
     reference = ratio_key.removeprefix("speedup_vs_").replace("_", " ")
-    head = f"| system | RTF median [95 % interval] | x vs {reference} |"
+    head = "| system | RTF median [95 % interval] |" + "".join(
+        f" x vs {k.removeprefix('speedup_vs_').replace('_', ' ')} |" for k in ratio_keys
+    )
     head += (
         f" WER % [95 % interval] (errors / words) | ΔWER vs {reference} [95 %] |" if score else ""
     )
-    lines = [head + " peak RSS |", "|---" * (6 if score else 4) + "|"]
+    columns = 3 + len(ratio_keys) + (2 if score else 0)
+    lines = [head + " peak RSS |", "|---" * columns + "|"]
     for row in rows:
-        rtf, ratio = row["rtf"], row[ratio_key]
-        cells = [row["system"], f"{rtf['median']:.4f} [{rtf['low']:.4f}-{rtf['high']:.4f}]",
-                 f"{ratio['median']:.2f} [{ratio['low']:.2f}-{ratio['high']:.2f}]"]  # fmt: skip
+        rtf = row["rtf"]
+        cells = [row["system"], f"{rtf['median']:.4f} [{rtf['low']:.4f}-{rtf['high']:.4f}]"]
+        for key in ratio_keys:
+            ratio = row[key]
+            cells.append(f"{ratio['median']:.2f} [{ratio['low']:.2f}-{ratio['high']:.2f}]")
         if score:
             low, high = row["wer_ci"]
             delta = row[ratio_key.replace("speedup_vs_", "delta_wer_vs_")]

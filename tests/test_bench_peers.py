@@ -211,3 +211,28 @@ def test_a_group_shows_and_saves_every_round_but_the_last(
     assert reference["delta"] == 0.0 and reference["ci"] == [0.0, 0.0]
     assert group["rows"][0]["wer_ci"] == pytest.approx([0.0, 50.0])
     assert results["groups"] == [{"model": "earlier"}]
+
+
+def test_a_group_without_faster_whisper_pairs_every_row_with_ort_int8_too(tmp_path: Path) -> None:
+    bench = _bench_peers()
+    utterances = [Utterance(f"u{i}", tmp_path / f"u{i}.wav", "word") for i in range(3)]
+    dataset = Dataset(utterances=utterances, source="test", form="manifest")
+    load = np.array([[1.0], [2.0]])  # round-level load hits every system alike
+    per_utterance = np.array([[1.0, 2.0, 3.0]])
+    seconds = {"speechquant fp32": 2.0, "speechquant tutorial": 1.0, bench.ORT_INT8_ROW: 1.25}
+    runs = [
+        SystemRun(System(label, "python", "w.py"), per_utterance * load * scale, [], True, 1.0, 0.0)
+        for label, scale in seconds.items()
+    ]
+    rows = bench.summarize(runs, dataset, [2.0, 2.0, 2.0], False)
+    fp32_key = "speedup_vs_speechquant_fp32"
+    ort_key = "speedup_vs_" + bench.ORT_INT8_ROW.replace(" ", "_")
+    tutorial = rows[1]
+    assert tutorial[fp32_key]["median"] == pytest.approx(2.0)
+    assert tutorial[ort_key]["median"] == pytest.approx(1.25)
+    assert (tutorial[ort_key]["low"], tutorial[ort_key]["high"]) == pytest.approx((1.25, 1.25))
+    assert rows[2][ort_key]["median"] == pytest.approx(1.0)
+    text = bench.table(rows, False)
+    assert f"| x vs speechquant fp32 | x vs {bench.ORT_INT8_ROW} |" in text
+    assert "| speechquant tutorial | " in text and "| 2.00 [2.00-2.00] | 1.25 [1.25-1.25] |" in text
+    assert text.splitlines()[1] == "|---" * 5 + "|"
