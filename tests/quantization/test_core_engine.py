@@ -63,9 +63,7 @@ def test_tree_reasons_match_the_reference_rules(tree):
         tree["encoder.enc"].verdicts["static"].reason
         == "BatchNorm after Linear blocks static quantization"
     )
-    assert tree[f"{W2V}.encoder.pos_conv_embed"].verdicts["static"].reason == (
-        "weight-norm parametrized conv is not quantizable"
-    )
+    assert tree[f"{W2V}.encoder.pos_conv_embed"].verdicts["static"].applies  # weight norm folds
     assert (
         tree[f"{W2V}.feature_extractor"].verdicts["dynamic"].reason == "no Linear/LSTM/GRU inside"
     )
@@ -216,7 +214,6 @@ def test_plan_json_round_trip(tmp_path, tree):
         ({"encoder.nope": "dynamic"}, "does not have"),
         ({f"{W2V}.encoder.layers": "static"}, "attention blocks static quantization"),
         ({"encoder.enc": "static"}, "BatchNorm after Linear"),
-        ({f"{W2V}.encoder.pos_conv_embed": "static"}, "weight-norm"),
         ({f"{W2V}.feature_extractor": "dynamic"}, "no Linear/LSTM/GRU inside"),
         (
             {

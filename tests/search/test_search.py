@@ -142,7 +142,9 @@ def test_sensitivity_rows_changes_and_calibration(tiny_model, dataset, tmp_path)
     assert len(seen) == 1 + len(
         sensitivity_jobs(units, ("dynamic", "static", "bf16"), Plan().settings, True)
     )
-    assert len(result.rows) == sum(len(u.schemes) for u in units) == 15
+    assert (
+        len(result.rows) == sum(len(u.schemes) for u in units) == 16
+    )  # pos_conv_embed: bf16 and static
     assert set(result.all_units) == {"dynamic", "static", "bf16"}
     assert set(result.calibration_ids).isdisjoint(result.ids)
     assert result.calibration_ids == ["utt4", "utt5"]

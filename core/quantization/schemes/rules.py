@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from torch import nn
-from torch.nn.utils import parametrize
 
 from speechquant.core.machine import CpuInfo
 
@@ -71,13 +70,6 @@ def has_recurrent(module: nn.Module) -> bool:
     from torch.ao.nn.quantized.dynamic.modules import rnn as quantized_rnn
 
     return has_type(module, (*RECURRENT, quantized_rnn.RNNBase, quantized_rnn.RNNCellBase))
-
-
-def has_weight_norm_conv(module: nn.Module) -> bool:
-    return any(
-        isinstance(m, (nn.Conv1d, nn.Conv2d)) and parametrize.is_parametrized(m)
-        for m in module.modules()
-    )
 
 
 def has_batchnorm_after_linear(module: nn.Module) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from speechquant.core.machine import CpuInfo
 from speechquant.core.quantization.schemes import rules
@@ -131,6 +132,35 @@ def contiguous_float_leaves(block: nn.Module) -> int:
     return hooked
 
 
+def _plain_conv(conv: nn.Module) -> nn.Module:
+    """``conv`` as its own class, holding the weight its weight-norm parametrization computes."""
+    cls = parametrize.type_before_parametrizations(conv)
+    plain = cls.__new__(cls)
+    plain.__dict__ = conv.__dict__.copy()
+    plain._modules = {k: v for k, v in conv._modules.items() if k != "parametrizations"}
+    plain._parameters = dict(conv._parameters)
+    with torch.no_grad():
+        plain._parameters["weight"] = nn.Parameter(conv.weight.detach().clone())
+    return plain
+
+
+def fold_weight_norm(block: nn.Module) -> int:
+    """Replace each weight-norm parametrized conv inside ``block`` by a plain conv of its weight.
+
+    Weight norm only reparametrizes the weight (``g * v / ||v||``); computed once, the conv gives
+    the same output and can be quantized. The parametrized conv is replaced in ``block``'s own
+    module dicts and never changed, so a model sharing it keeps computing its weight. Returns
+    the number of convs folded.
+    """
+    folded = 0
+    for parent in list(block.modules()):
+        for name, child in list(parent._modules.items()):
+            if isinstance(child, (nn.Conv1d, nn.Conv2d)) and parametrize.is_parametrized(child):
+                parent._modules[name] = _plain_conv(child)
+                folded += 1
+    return folded
+
+
 def _tutorial_qconfig(engine: str) -> Any:
     from torch.ao.quantization import default_qconfig
 
@@ -193,8 +223,6 @@ class StaticScheme(Scheme):
             return Verdict(False, "recurrent layers (LSTM/GRU) block static quantization", True)
         if rules.has_batchnorm_after_linear(module):
             return Verdict(False, "BatchNorm after Linear blocks static quantization", True)
-        if rules.has_weight_norm_conv(module):
-            return Verdict(False, "weight-norm parametrized conv is not quantizable", True)
         if rules.has_embedding(module):
             return Verdict(False, "embeddings need weight-only quantization", True)
         if rules.has_quantized(module):
@@ -206,6 +234,9 @@ class StaticScheme(Scheme):
     def prepare(self, module: nn.Module, settings: QuantSettings) -> nn.Module:
         from torch.ao.quantization import prepare
 
+        if isinstance(module, (nn.Conv1d, nn.Conv2d)) and parametrize.is_parametrized(module):
+            module = _plain_conv(module)
+        fold_weight_norm(module)
         wrapper = StaticQuantWrapper(module)
         wrapper.qconfig = QCONFIGS[settings.static_qconfig](settings.engine)  # type: ignore[assignment]
         with warnings.catch_warnings():
