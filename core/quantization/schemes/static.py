@@ -134,13 +134,15 @@ def contiguous_float_leaves(block: nn.Module) -> int:
 
 def _plain_conv(conv: nn.Module) -> nn.Module:
     """``conv`` as its own class, holding the weight its weight-norm parametrization computes."""
-    cls = parametrize.type_before_parametrizations(conv)
-    plain = cls.__new__(cls)
+    cls: type[nn.Module] = parametrize.type_before_parametrizations(conv)
+    plain: nn.Module = object.__new__(cls)
     plain.__dict__ = conv.__dict__.copy()
     plain._modules = {k: v for k, v in conv._modules.items() if k != "parametrizations"}
     plain._parameters = dict(conv._parameters)
+    weight = conv.weight  # computed by the parametrization
+    assert isinstance(weight, torch.Tensor)
     with torch.no_grad():
-        plain._parameters["weight"] = nn.Parameter(conv.weight.detach().clone())
+        plain._parameters["weight"] = nn.Parameter(weight.detach().clone())
     return plain
 
 
