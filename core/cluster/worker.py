@@ -92,12 +92,34 @@ def node_name() -> str:
     return socket.gethostname()
 
 
+def plain_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
+    """The members of a packed model folder, refused unless each is a plain file or folder
+    inside it (no absolute path, no ``..``, no link or device)."""
+    members = tar.getmembers()
+    for member in members:
+        parts = Path(member.name).parts
+        if (
+            member.name.startswith(("/", "\\"))
+            or ".." in parts
+            or not (member.isfile() or member.isdir())
+        ):
+            raise ClusterError(
+                f"the packed model holds {member.name!r}, which is not a plain file inside "
+                "the model folder; pack the folder again from the driver"
+            )
+    return members
+
+
 def _unpack(spec: ModelSpec, packed: bytes) -> Path:
     target = cache_dir() / "cluster-models" / spec.digest[:16]
     if not (target / "model").is_dir():
         partial = target.with_name(f"{target.name}.{os.getpid()}.part")
         with tarfile.open(fileobj=io.BytesIO(packed), mode="r") as tar:
-            tar.extractall(partial, filter="data")
+            members = plain_members(tar)
+            if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and later check again
+                tar.extractall(partial, members=members, filter="data")
+            else:
+                tar.extractall(partial, members=members)
         try:
             partial.rename(target)
         except OSError:  # another worker on this node unpacked it first
