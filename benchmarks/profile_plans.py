@@ -22,6 +22,10 @@ utterance. ``--candidates`` (Whisper) times variants of the best plan against it
 project's paired timing (``paired_benchmark``, interleaved, one process) on ``--candidate-limit``
 utterances: the search at 1 thread, ``torch.inference_mode``, suppression indices built once,
 static int8 conv front end, decoder layers float32; speed-ups with 95 % bootstrap intervals, WER, identical transcripts.
+Named in ``--variants`` only: the later decoder steps captured as one module with explicit
+key/value tensors (``profiling/captured_step.py``), run eagerly (``step-eager``), scripted and
+frozen by TorchScript (``step-script``; ``step-ofi`` adds ``optimize_for_inference``) or under
+``torch.compile`` (``step-compile``); each prints its capture time and first transcription.
 """
 
 from __future__ import annotations
@@ -42,7 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "profiling"))
 
 import torch  # noqa: E402
 from candidates import (  # noqa: E402
+    CAPTURES,
     InferenceModeModel,
+    captured_step,
     decoder_threads,
     float_decoder_layers,
     lean_suppression,
@@ -227,6 +233,7 @@ def format_ops(name: str, ops: dict[str, Any]) -> str:
 
 
 VARIANTS = ("threads", "inference", "suppression", "front-end", "float-layers")
+"""The ``--variants`` run by default; the captured steps (``CAPTURES``) are run when named."""
 
 
 def run_candidates(
@@ -251,6 +258,11 @@ def run_candidates(
         "front-end": lambda: build(static_front_end(plan)),
         "float-layers": lambda: build(float_decoder_layers(plan)),
     }
+    first = next(wav for _, wav in iter_loaded(dataset.first(1), model.sample_rate))
+    for how, label in CAPTURES.items():
+        makers[how] = lambda how=how, label=label: captured_step(
+            build(renamed(plan, f"{plan.name}, later steps captured: {label}")), model, how, first
+        )
     unknown = sorted(set(which) - set(makers))
     if unknown:
         raise SystemExit(f"error: unknown --variants {unknown}; use some of {', '.join(makers)}")

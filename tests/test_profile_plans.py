@@ -12,7 +12,12 @@ import torch
 PROFILING = Path(__file__).resolve().parent.parent / "benchmarks" / "profiling"
 sys.path.insert(0, str(PROFILING))
 
-from candidates import InferenceModeModel, decoder_threads, lean_suppression  # noqa: E402
+from candidates import (  # noqa: E402
+    InferenceModeModel,
+    captured_step,
+    decoder_threads,
+    lean_suppression,
+)
 from stage_clock import breakdown, instrumented  # noqa: E402
 
 from speechquant.core.data.datasets import iter_loaded, open_dataset  # noqa: E402
@@ -21,6 +26,14 @@ from speechquant.core.quantization.plan import Plan  # noqa: E402
 
 #: A plan that changes one decoder layer only: the variant gets its own searcher and Whisper.
 ONE_LAYER = Plan(entries={"whisper.model.decoder.layers.0.fc1": "dynamic"}, name="one layer")
+#: One int8 decoder layer and the int8 tied head, which the captured step needs.
+TIED_HEAD = Plan(
+    entries={
+        "whisper.model.decoder.layers.0.fc1": "dynamic",
+        "whisper.model.decoder.embed_tokens": "dynamic",
+    },
+    name="tied head",
+)
 
 
 def _hook_count(model) -> int:
@@ -143,3 +156,54 @@ def test_thread_and_inference_mode_variants_change_only_their_own_search(
     finally:
         handle.remove()
     assert set(seen) == {(threads, False)}
+
+
+def _step_logits(model, wav) -> list[torch.Tensor]:
+    searcher = model.mods["decoder"]
+    step = searcher.forward_step
+    seen: list[torch.Tensor] = []
+
+    def recording(*args, **kwargs):
+        out = step(*args, **kwargs)
+        seen.append(out[0].clone())
+        return out
+
+    searcher.forward_step = recording
+    try:
+        model.transcribe(wav)
+    finally:
+        searcher.forward_step = step
+    return seen
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+@pytest.mark.parametrize("how", ["step-eager", "step-script"])
+def test_captured_step_gives_the_plans_logits_bit_for_bit(demo_whisper, short_speech, how):
+    reference = apply_plan(demo_whisper, TIED_HEAD)
+    variant = captured_step(apply_plan(demo_whisper, TIED_HEAD), demo_whisper, how, short_speech)
+    assert "forward_step" not in vars(demo_whisper.mods["decoder"])
+    decoder_calls: list[int] = []
+    decoder = variant.mods["decoder"].model.model.decoder
+    handle = decoder.register_forward_pre_hook(lambda *_: decoder_calls.append(1))
+    try:
+        with torch.no_grad():
+            want = _step_logits(reference, short_speech)
+            got = _step_logits(variant, short_speech)
+    finally:
+        handle.remove()
+    assert len(decoder_calls) == 1  # the first step only: the later ones ran the captured step
+    assert len(want) == len(got) > 2
+    for k, (a, b) in enumerate(zip(want, got, strict=True)):
+        assert torch.equal(a, b), k
+    assert variant.mods["decoder"].kv_cache is None  # dropped after the clip
+    assert variant.transcribe(short_speech) == reference.transcribe(short_speech)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_captured_step_refuses_a_float_head(demo_whisper) -> None:
+    from captured_step import TokenStep
+
+    with pytest.raises(SystemExit, match="int8 tied head"):
+        TokenStep(demo_whisper.mods["whisper"].model.decoder)

@@ -11,15 +11,20 @@ the changes below (instance attributes on that copy) never reach the plan it is 
   (SpeechBrain converts a Python list of about 90 ids to an index at every step);
 - :func:`static_front_end`: the plan plus static int8 for the encoder's two convolutions;
 - :func:`float_decoder_layers`: the plan with the decoder layers left float32 (at one token per
-  step their int8 matmuls are matrix-vector products that also quantize the input every call).
+  step their int8 matmuls are matrix-vector products that also quantize the input every call);
+- :func:`captured_step`: the later decoder steps as one module with explicit key/value tensors
+  (``captured_step.py``), run eagerly, scripted and frozen by TorchScript (optionally also
+  ``optimize_for_inference``), or under ``torch.compile``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import torch
+from captured_step import TokenStep, captured_searcher, compiled, scripted
 
 from speechquant.core.model.loaded import LoadedModel, Transcript
 from speechquant.core.quantization.plan import Plan
@@ -117,4 +122,43 @@ def lean_suppression(variant: LoadedModel, base: LoadedModel) -> LoadedModel:
         return logits, tokens, attn
 
     searcher.forward_step = forward_step
+    return variant
+
+
+#: ``--variants`` name of each way of running the captured step -> its label in the table.
+CAPTURES = {
+    "step-eager": "eager",
+    "step-script": "TorchScript scripted + frozen",
+    "step-ofi": "TorchScript scripted + frozen + optimize_for_inference",
+    "step-compile": "torch.compile (inductor, dynamic shapes)",
+}
+
+
+def captured_step(
+    variant: LoadedModel, base: LoadedModel, how: str, first: torch.Tensor
+) -> LoadedModel:
+    """``variant`` with its later decoder steps run by :class:`TokenStep` as ``how`` says.
+
+    Prints the capture time and the first transcription of ``first`` (where ``torch.compile``
+    compiles and TorchScript's profiling executor specialises), both part of the warm-up.
+    """
+    searcher = _private_searcher(variant, base)
+    step = TokenStep(searcher.model.model.decoder).eval()
+    start = time.perf_counter()
+    if how == "step-eager":
+        run: Any = step
+    elif how == "step-compile":
+        run = compiled(step)
+    else:
+        run = scripted(step, optimize=how == "step-ofi")
+    captured = time.perf_counter() - start
+    clock = captured_searcher(searcher, run)
+    start = time.perf_counter()
+    variant.transcribe(first)
+    warm = time.perf_counter() - start
+    print(
+        f"{CAPTURES[how]}: capture {captured:.2f} s, first transcription {warm:.2f} s "
+        f"({clock['later_steps']:.0f} later steps)",
+        flush=True,
+    )
     return variant
