@@ -83,7 +83,7 @@ def run_job(
     def job(progress: ProgressCallback, cancel: CancelToken) -> RunOutcome:
         dataset = open_dataset(data, progress=progress, cancel=cancel)
         group = new_group_id()
-        quantized = bool(plan.entries) and not plan.is_float()
+        quantized = not plan.is_float()
         with cluster_executor(cluster, model, open_model) as executor:
             base = run_baseline(
                 model,

@@ -246,7 +246,7 @@ class MicrophoneTab(QWidget):
         try:
             ctx = self.contexts.snapshot("recording", need_data=False)
             model, plan = ctx.model, ctx.plan
-            quantized = bool(plan.entries) and not plan.is_float()
+            quantized = not plan.is_float()
             factory = self.models_for(ctx, plan if quantized else None)
             settings = SegmenterSettings(mode=str(self.mode.currentData()))
             source = self.source_factory(self.device.currentData(), model.sample_rate)

@@ -29,7 +29,7 @@ from speechquant.core.data.datasets import DEMO
 from speechquant.core.evaluation.bench import BenchSettings
 from speechquant.core.evaluation.metrics import NORMALIZERS
 from speechquant.core.quantization.schemes import setting_choices
-from speechquant.core.quantization.settings import ENGINES, QuantSettings
+from speechquant.core.quantization.settings import DECODER_STEPS, ENGINES, QuantSettings
 
 from .paths import RememberedFolder, data_problem
 
@@ -168,6 +168,12 @@ class SettingsPanel(QWidget):
         self.engine = _combo(ENGINES, quant.engine)
         self.static_qconfig = _combo(setting_choices("static_qconfig"), quant.static_qconfig)
         self.dynamic_dtype = _combo(setting_choices("dynamic_dtype"), quant.dynamic_dtype)
+        self.decoder_step = _combo(DECODER_STEPS, quant.decoder_step)
+        self.decoder_step.setToolTip(
+            "How the decoder steps after the first run: native (the searcher's own code) or "
+            "scripted (one TorchScript module, checked against the searcher's own step when the "
+            "plan is applied; Whisper greedy search only)"
+        )
 
         data_box = QGroupBox("Data")
         data_form = QFormLayout(data_box)
@@ -188,6 +194,7 @@ class SettingsPanel(QWidget):
         quant_form.addRow("Engine", self.engine)
         quant_form.addRow("Static qconfig", self.static_qconfig)
         quant_form.addRow("Dynamic dtype", self.dynamic_dtype)
+        quant_form.addRow("Decoder step", self.decoder_step)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for box in (data_box, bench_box, quant_box):
@@ -220,6 +227,7 @@ class SettingsPanel(QWidget):
             "engine": self.engine,
             "static_qconfig": self.static_qconfig,
             "dynamic_dtype": self.dynamic_dtype,
+            "decoder_step": self.decoder_step,
         }
 
     def _edited(self, *_: Any) -> None:
@@ -261,6 +269,7 @@ class SettingsPanel(QWidget):
             dynamic_dtype=self.dynamic_dtype.currentText(),
             dynamic_targets=targets,
             static_qconfig=self.static_qconfig.currentText(),
+            decoder_step=self.decoder_step.currentText(),
         )
 
     def set_quant_settings(self, settings: QuantSettings) -> None:
@@ -268,6 +277,7 @@ class SettingsPanel(QWidget):
         self.engine.setCurrentText(settings.engine)
         self.dynamic_dtype.setCurrentText(settings.dynamic_dtype)
         self.static_qconfig.setCurrentText(settings.static_qconfig)
+        self.decoder_step.setCurrentText(settings.decoder_step)
 
     # --- persistence -----------------------------------------------------------------------
     def save(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from speechquant.core.export.info import export_info
 from speechquant.core.machine import this_cpu
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import ProgressCallback
+from speechquant.core.quantization.decoder_step import check_decoder_step
 from speechquant.core.quantization.estimate import estimate_plan, summary_text
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.presets import AUTO, make_preset
@@ -145,6 +147,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.check:
         plan = Plan.load(args.check)
         validate_plan(plan, tree)
+        check_decoder_step(plan.settings.decoder_step, model.mods, model.source)
         print(
             f"{args.check}: valid for {model.source} ({', '.join(f'{k}: {v}' for k, v in plan.summary().items()) or 'float'})"
         )
@@ -154,6 +157,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         plan = preset_plan(
             args.preset, tree, settings if args.engine or args.preset != AUTO else None
         )
+        plan.settings = replace(plan.settings, decoder_step=settings.decoder_step)
+        check_decoder_step(plan.settings.decoder_step, model.mods, model.source)
         if args.output:
             plan.save(Path(args.output))
             _say(f"wrote {args.output} ({len(plan.entries)} entries)")

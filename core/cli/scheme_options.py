@@ -1,4 +1,5 @@
-"""Command-line options for the settings schemes read, generated from the scheme registry."""
+"""Command-line options for a plan's settings: those schemes read (from the scheme registry) and
+the decoder step."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from dataclasses import fields
 from typing import Any
 
 from speechquant.core.quantization.schemes import quantizing_schemes, scheme_options
-from speechquant.core.quantization.settings import QuantSettings
+from speechquant.core.quantization.settings import DECODER_STEPS, QuantSettings
+
+DECODER_STEP_HELP = (
+    "how the decoder steps after the first run: native (the searcher's own code) or scripted "
+    "(one TorchScript module; Whisper greedy search only)"
+)
 
 
 def _flag(field_name: str) -> str:
@@ -15,8 +21,15 @@ def _flag(field_name: str) -> str:
 
 
 def add_scheme_options(parser: argparse.ArgumentParser) -> None:
-    """One option per scheme setting (``--dynamic-dtype``, ``--static-qconfig`` …)."""
+    """One option per scheme setting (``--dynamic-dtype``, ``--static-qconfig`` …), and
+    ``--decoder-step``."""
     defaults: dict[str, Any] = {f.name: f.default for f in fields(QuantSettings)}
+    parser.add_argument(
+        "--decoder-step",
+        choices=DECODER_STEPS,
+        default=defaults["decoder_step"],
+        help=f"{DECODER_STEP_HELP} (default {defaults['decoder_step']})",
+    )
     for scheme, option in scheme_options():
         default = defaults[option.field]
         if option.multiple:
@@ -50,4 +63,4 @@ def add_schemes_choice(parser: argparse.ArgumentParser, default: tuple[str, ...]
 def scheme_settings(args: argparse.Namespace, engine: str = "x86") -> QuantSettings:
     """The :class:`QuantSettings` the options of :func:`add_scheme_options` describe."""
     values = {option.field: getattr(args, option.field) for _, option in scheme_options()}
-    return QuantSettings(engine=engine, **values)
+    return QuantSettings(engine=engine, decoder_step=args.decoder_step, **values)

@@ -36,7 +36,7 @@ from speechquant.core.export import reader, safety
 from speechquant.core.export.safety import FORMAT, HPARAMS, METADATA, PLAN_FILE, STATE_FILE
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import ProgressCallback, report
-from speechquant.core.quantization.apply import apply_plan
+from speechquant.core.quantization.apply import apply_plan, script_decoder_steps
 from speechquant.core.quantization.tree import build_tree
 from speechquant.core.quantization.validation import validate_plan
 
@@ -106,6 +106,8 @@ def load_quantized(folder: str | Path, *, progress: ProgressCallback | None = No
     report(progress, 2, 3, "loading the quantized weights")
     reader.load_state(folder, model.mods, reader.read_state(folder, meta))
     model.mods.eval()
+    if plan.settings.decoder_step == "scripted":
+        script_decoder_steps(model)
     model.metadata = {**meta, "load_warnings": load_warnings}
     report(progress, 3, 3, f"loaded {folder.name}")
     return model

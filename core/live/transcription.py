@@ -87,7 +87,7 @@ def live_models(
     :func:`calibration_waves` for getting them from a DATA argument.
     """
     models = [(FLOAT, model)]
-    if plan is None or not plan.entries or plan.is_float():
+    if plan is None or plan.is_float():
         return models
     from speechquant.core.evaluation.experiment import needs_calibration
     from speechquant.core.quantization.apply import apply_plan

@@ -19,6 +19,11 @@ from torch.nn.utils import parametrize
 from speechquant.core.errors import CalibrationError, PlanError
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import CancelToken, ProgressCallback, check, report
+from speechquant.core.quantization.decoder_step import (
+    check_decoder_step,
+    script_decoder_step,
+    whisper_searchers,
+)
 from speechquant.core.quantization.heads import bind_heads, tied_head_paths
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.schemes import FLOAT_SCHEME, get_scheme
@@ -230,8 +235,28 @@ def apply_plan(
         _calibrate(variant, calibration, progress, cancel)
     for name, module in rebuild.wrapped:
         get_scheme(name).finalize(module, plan.settings)
+    if plan.settings.decoder_step == "scripted" and not structure_only:
+        script_decoder_steps(variant, shared=model.mods)
     report(progress, 1, 1, "quantized")
     return variant
+
+
+def script_decoder_steps(variant: LoadedModel, shared: nn.ModuleDict | None = None) -> None:
+    """Run the later decoder steps of ``variant``'s Whisper searchers scripted (``decoder_step``).
+
+    A searcher that is still the object in ``shared`` (the float model's) is copied first, so
+    the float model keeps its own steps. Raises :class:`PlanError` in one line where the model
+    has no such searcher or the capture is refused (see :func:`script_decoder_step`).
+    """
+    check_decoder_step("scripted", variant.mods, variant.source)
+    if shared is not None and variant.mods is shared:
+        variant.asr.mods = _Rebuild._copy_with(shared, {})
+    for name in whisper_searchers(variant.mods):
+        searcher: nn.Module = variant.mods[name]
+        if shared is not None and shared._modules.get(name) is searcher:
+            searcher = _Rebuild._copy_with(searcher, {})
+            variant.mods._modules[name] = searcher
+        script_decoder_step(searcher, variant.source)
 
 
 def _calibrate(

@@ -51,11 +51,18 @@ class Plan:
         return counts
 
     def is_float(self) -> bool:
-        return all(scheme == FLOAT_SCHEME for scheme in self.entries.values())
+        """Whether the plan leaves the model as it is (every entry float, the native decoder step)."""
+        return self.settings.decoder_step == "native" and all(
+            scheme == FLOAT_SCHEME for scheme in self.entries.values()
+        )
 
     def to_dict(self) -> dict[str, Any]:
         settings = asdict(self.settings)
         settings["dynamic_targets"] = list(self.settings.dynamic_targets)
+        if (
+            settings["decoder_step"] == "native"
+        ):  # plans written before the setting stay as they were
+            del settings["decoder_step"]
         return {
             "format": "speechquant-plan",
             "version": PLAN_FORMAT,

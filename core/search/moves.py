@@ -108,9 +108,11 @@ def candidate_moves(
     return moves
 
 
-def plan_key(assignment: dict[str, str], engine: str) -> tuple[Any, ...]:
+def plan_key(
+    assignment: dict[str, str], engine: str, decoder_step: str = "native"
+) -> tuple[Any, ...]:
     engine_matters = any(uses_engine(s) for s in assignment.values())
-    return (tuple(sorted(assignment.items())), engine if engine_matters else None)
+    return (tuple(sorted(assignment.items())), engine if engine_matters else None, decoder_step)
 
 
 def preset_assignments(

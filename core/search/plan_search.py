@@ -26,6 +26,7 @@ from speechquant.core.evaluation.measure import OBJECTIVES, Measurement, PlanMea
 from speechquant.core.evaluation.pareto import pareto_front
 from speechquant.core.model.loaded import LoadedModel
 from speechquant.core.progress import CancelToken, ProgressCallback, check, report
+from speechquant.core.quantization.decoder_step import refusal
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.schemes import (
     check_settings,
@@ -73,9 +74,14 @@ Greedy search with measured acceptance:
     load from other processes hits both alike (duel-rounds 0: the candidate's speed-up over
     float must lie above the kept plan's, intervals apart).
  5. The kept plan is re-measured under each other engine; the best within the budget wins.
+    Then, for a Whisper greedy searcher, with its later decoder steps scripted
+    (decoder_step = scripted), kept by the rule of 4.
  6. The winner is confirmed on the evaluation split against the float model there; its
     figures there, with their intervals, are the result.
 """
+
+
+SCRIPTED_MOVE = "decoder step -> scripted"
 
 
 def _apart(m: Measurement, kept: Measurement, objective: str) -> bool:
@@ -174,6 +180,9 @@ class SearchStep:
         return {
             "move": self.move,
             "engine": self.engine,
+            "decoder_step": self.measurement.plan.settings.decoder_step
+            if self.measurement.plan is not None
+            else "native",
             "assignment": self.assignment,
             "within_budget": self.within_budget,
             "accepted": self.accepted,
@@ -307,12 +316,15 @@ def run_search(
     tried: set[tuple[Any, ...]] = set()
     rejected: set[tuple[tuple[str, ...], str]] = set()
 
-    def evaluate(assignment: dict[str, str], engine: str, move: str) -> SearchStep:
+    def evaluate(
+        assignment: dict[str, str], engine: str, move: str, decoder_step: str | None = None
+    ) -> SearchStep:
         check(cancel)
         report(progress, len(steps), settings.max_evals, "search")
         qs = next(q for q in quant if q.engine == engine)
+        qs = replace(qs, decoder_step=decoder_step or qs.decoder_step)
         plan = assignment_plan(chosen, assignment, qs, name=f"search-{len(steps)}")
-        tried.add(plan_key(assignment, engine))
+        tried.add(plan_key(assignment, engine, qs.decoder_step))
         m = measurer.measure(plan, move, "candidate", progress=progress, cancel=cancel)
         step = SearchStep(m, dict(assignment), engine, move, settings.within_budget(m), False)
         steps.append(step)
@@ -341,6 +353,7 @@ def run_search(
         step.vs_kept_ci = speed.interval.to_json()
         return speed.interval.low > 1.0
 
+    step_setting = settings.quant.decoder_step
     current = evaluate({}, settings.engines[0], "seed: float32")
     current.accepted = True
     for scheme in sens.schemes:
@@ -353,7 +366,7 @@ def run_search(
     for name, mapped in preset_assignments(chosen, tree, settings.quant):
         int8 = any(uses_engine(s) for s in mapped.values())
         for engine in settings.engines if int8 else settings.engines[:1]:
-            if plan_key(mapped, engine) not in tried:
+            if plan_key(mapped, engine, step_setting) not in tried:
                 step = evaluate(mapped, engine, f"seed: preset {name} ({engine})")
                 if better(step, current):
                     current.accepted, step.accepted, current = False, True, step
@@ -362,7 +375,8 @@ def run_search(
             m
             for m in candidate_moves(chosen, current.assignment, est, budget)
             if (m.units, m.scheme) not in rejected
-            and plan_key(apply_move(current.assignment, m), current.engine) not in tried
+            and plan_key(apply_move(current.assignment, m), current.engine, step_setting)
+            not in tried
         ]
         if not moves:
             break
@@ -375,9 +389,13 @@ def run_search(
         else:
             rejected.add((move.units, move.scheme))
     for engine in settings.engines:
-        if plan_key(current.assignment, engine) in tried:
+        if plan_key(current.assignment, engine, step_setting) in tried:
             continue
         step = evaluate(current.assignment, engine, f"engine -> {engine}")
+        if better(step, current):
+            step.accepted, current = True, step
+    if step_setting == "native" and refusal(model.mods, model.source) is None:
+        step = evaluate(current.assignment, current.engine, SCRIPTED_MOVE, "scripted")
         if better(step, current):
             step.accepted, current = True, step
     report(progress, len(steps), len(steps), "search")

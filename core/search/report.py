@@ -44,13 +44,14 @@ def format_search(result: SearchResult) -> str:
         "end of its 95 % interval; speed-up: paired against float; vs kept: speed-up over the "
         "plan kept then, in a paired timing (kept only when its interval lies above 1)"
     )
-    lines.append(f"found plan ({result.plan.settings.engine}):")
+    step = ", decoder step scripted" if result.plan.settings.decoder_step == "scripted" else ""
+    lines.append(f"found plan ({result.plan.settings.engine}{step}):")
     units = {u.name: u for u in result.sensitivity.units}
     for name, scheme in result.assignment.items():
         paths = units[name].paths
         where = paths[0] if len(paths) == 1 else f"{len(paths)} modules"
         lines.append(f"  {name}: {scheme}  ({where})")
-    if not result.assignment:
+    if not result.assignment and not step:
         lines.append("  (nothing quantized: no plan within the budget beat the float model)")
     ev, base = result.evaluation, result.evaluation_baseline
     c = ev.comparison

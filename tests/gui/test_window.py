@@ -121,16 +121,20 @@ def test_presets_and_plan_files_round_trip(qtbot, window, tmp_path):
     assert window.plan.name == "tutorial" and "static" in window.plan.entries.values()
     assert "static" in window.plan_panel.summary.text()
     window.settings_panel.dynamic_dtype.setCurrentText("float16")
+    window.settings_panel.decoder_step.setCurrentText("scripted")
     path = tmp_path / "plan.json"
     assert window.save_plan_file(str(path))
     saved = json.loads(path.read_text())
     assert saved["settings"]["dynamic_dtype"] == "float16" and saved["name"] == "tutorial"
+    assert saved["settings"]["decoder_step"] == "scripted"
     window.apply_preset("none")
     window.settings_panel.dynamic_dtype.setCurrentText("qint8")
+    window.settings_panel.decoder_step.setCurrentText("native")
     assert window.plan.entries == {}
     assert window.load_plan_file(str(path))
     assert window.plan.entries == Plan.load(path).entries
     assert window.settings_panel.dynamic_dtype.currentText() == "float16"
+    assert window.settings_panel.decoder_step.currentText() == "scripted"
 
 
 def test_a_bad_plan_file_is_reported_and_the_plan_kept(qtbot, window, tmp_path):
@@ -160,6 +164,7 @@ def test_settings_are_remembered(qtbot, gui_settings, tmp_path):
     panel.threads.setValue(2)
     panel.engine.setCurrentText("qnnpack")
     panel.static_qconfig.setCurrentText("histogram")
+    panel.decoder_step.setCurrentText("scripted")
     again = SettingsPanel(gui_settings)
     qtbot.addWidget(again)
     bench = again.bench_settings()
@@ -167,6 +172,7 @@ def test_settings_are_remembered(qtbot, gui_settings, tmp_path):
     assert (bench.limit, bench.threads, bench.calib) == (7, 2, None)
     quant = again.quant_settings()
     assert (quant.engine, quant.static_qconfig) == ("qnnpack", "histogram")
+    assert quant.decoder_step == "scripted"
 
 
 def test_results_table_charts_compare_and_delete(qtbot, window, three_runs):

@@ -22,7 +22,7 @@ from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.presets import make_preset
 from speechquant.core.quantization.tree import build_tree
 from speechquant.core.quantization.validation import validate_plan
-from speechquant.core.search.plan_search import SearchSettings, run_search
+from speechquant.core.search.plan_search import SCRIPTED_MOVE, SearchSettings, run_search
 from speechquant.core.search.sensitivity import (
     SensitivitySettings,
     run_sensitivity,
@@ -239,6 +239,7 @@ def test_search_respects_the_budget(tiny_model, dataset, tmp_path, budget):
     moves = [s.move for s in result.steps]
     assert len(moves) == len(set(moves))  # a rejected move is not tried again
     assert "seed: preset tutorial (x86)" in moves  # the presets are seeds
+    assert SCRIPTED_MOVE not in moves  # no Whisper searcher to script
     validate_plan(result.plan, build_tree(tiny_model.mods))
     # the bench path re-measures the plan on the search split to the same WER
     search = open_dataset(dataset.source)
@@ -352,3 +353,29 @@ def test_confidence_holds_the_budget_against_the_upper_end():
     assert point.within_budget(m) and not strict.within_budget(m)
     assert strict.budget_figure(m) == 0.9 and "upper end" in strict.budget_rule
     assert m.objective("rtf") == pytest.approx(1 / 1.5) and m.objective("size") == 10
+
+
+@pytest.mark.slow
+def test_whisper_search_tries_scripted_decoder_steps_last(demo_whisper):
+    head = "whisper.model.decoder.embed_tokens"
+    units = units_from_paths(demo_whisper.mods, [head])
+    settings = SearchSettings(
+        max_wer_increase=100.0,
+        schemes=("dynamic",),
+        search_n=3,
+        eval_n=2,
+        engines=("x86",),
+        max_evals=3,
+    )
+    dataset = open_dataset("demo")
+    result = run_search(demo_whisper, dataset, settings, None, bench=BENCH, units=units)
+    last = result.steps[-1]
+    assert last.move == SCRIPTED_MOVE and last.to_dict()["decoder_step"] == "scripted"
+    kept = [s for s in result.steps[:-1] if s.accepted][-1]
+    assert last.assignment == kept.assignment  # the kept plan, its steps scripted
+    assert last.measurement.plan.settings.decoder_step == "scripted"
+    # measured for real, paired against the plan kept before it, kept only when it clears 1
+    assert last.vs_kept_ci is not None and last.accepted == (last.vs_kept_ci[0] > 1)
+    found = result.plan.settings.decoder_step
+    assert found == ("scripted" if last.accepted else "native")
+    assert [s.move for s in result.steps].count(SCRIPTED_MOVE) == 1
