@@ -146,10 +146,11 @@ def _run(command: list[str]) -> None:
 def build_export(work: Path) -> Path:
     """The search's plan by ``speechquant plan``, and the export of it by ``speechquant export``."""
     dynamic = work / "all-dynamic.json"
-    _run([*CLI, "plan", SOURCE, "--preset", "all-dynamic", "-o", str(dynamic)])
+    _run([*CLI, "plan", SOURCE, "--preset", "all-dynamic", "--decoder-step", "scripted"]
+         + ["-o", str(dynamic)])  # fmt: skip
     plan = Plan.load(dynamic)
     plan.entries[TIED_HEAD] = "dynamic"
-    plan.name = "all-dynamic + int8 tied head"
+    plan.name = "all-dynamic + int8 tied head + scripted decoder steps"
     plan.save(work / "best.json")
     export = work / "export"
     _run([*CLI, "export", SOURCE, "--plan", str(work / "best.json"), "--out", str(export)])

