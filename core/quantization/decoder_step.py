@@ -178,7 +178,8 @@ def why_not_scripted(searcher: Any) -> str | None:
     return None
 
 
-def _unpack(cache: Any) -> tuple[list[torch.Tensor], ...]:
+def unpack_cache(cache: Any) -> tuple[list[torch.Tensor], ...]:
+    """Self- and cross-attention keys and values of a transformers ``EncoderDecoderCache``."""
     own, cross = cache.self_attention_cache.layers, cache.cross_attention_cache.layers
     return (
         [layer.keys for layer in own],
@@ -210,7 +211,7 @@ def _later_step(
             self, inp_tokens, memory, enc_states, enc_lens, attention_mask
         )
         if self.kv_cache is not None:
-            self.kv_cache = _unpack(self.kv_cache)
+            self.kv_cache = unpack_cache(self.kv_cache)
         return logits, tokens, attn
     tokens = torch.cat([memory, inp_tokens.unsqueeze(1)], dim=-1)
     decoder = self.model.model.decoder
@@ -238,7 +239,7 @@ def _probe(searcher: Any, layers: Any) -> float:
         states, torch.cat([prompt, token], 1), past_key_values=cache
     )
     _, _, cache = whisper.forward_decoder(states, prompt, past_key_values=None)
-    self_k, self_v, cross_k, cross_v = _unpack(cache)
+    self_k, self_v, cross_k, cross_v = unpack_cache(cache)
     x = decoder.embed_tokens(token) + decoder.embed_positions.weight[self_k[0].shape[-2]]
     captured, _, _ = layers(x, self_k, self_v, cross_k, cross_v)
     mine = _logits(decoder, captured)[:, -1]
