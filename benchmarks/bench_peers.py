@@ -1,8 +1,8 @@
 """speechquant side by side with faster-whisper and ONNX Runtime on the same weights and speech.
 
 Usage: python benchmarks/bench_peers.py [--data manifest.csv] [--rounds 4] [--threads 2]
-       [--limit N] [--w2v-limit N] [--warmup N] [--whisper tiny.en base] [--skip-whisper]
-       [--skip-onnx] [--skip-wav2vec2] [--json out.json]
+       [--limit N] [--w2v-limit N] [--warmup N] [--whisper tiny.en base] [--engine E]
+       [--skip-whisper] [--skip-onnx] [--skip-wav2vec2] [--json out.json]
 
 Each real Whisper of ``--whisper`` (default both) on the LJSpeech and Harvard utterances of the
 shared speech set (``--limit``: the first N; the 32 LJSpeech ones come first), greedy decoding,
@@ -22,6 +22,11 @@ replica:wav2vec2-large (random weights, speed only) on the first ``--w2v-limit``
 utterances: speechquant float32, ``tutorial`` and ``all-dynamic`` against ONNX Runtime float32
 and dynamic int8 of the same encoder (``torch.onnx.export`` of backbone + enc + ctc_lin), CTC
 greedy in both.
+
+Every speechquant plan runs on one quantized engine, ``--engine``; by default ``measured``: the
+engine ``speechquant doctor`` measures fastest for the dynamic scheme on this machine (measured
+first if this machine has no doctor report), as the plan search would pick among engines. The
+engine and why are printed and saved with the results.
 
 Every system is its own worker process (peers in their own virtualenv, built on first use from
 ``benchmarks/peers-requirements.txt``), all alive at once and run one at a time in interleaved
@@ -54,6 +59,7 @@ from runner import System, SystemRun, run_interleaved  # noqa: E402
 from stats import rtf_interval, speedup_interval  # noqa: E402
 
 from speechquant.core.data.datasets import Dataset, iter_loaded, open_dataset  # noqa: E402
+from speechquant.core.evaluation.doctor import run_doctor  # noqa: E402
 from speechquant.core.evaluation.metrics import WerResult, compute_wer  # noqa: E402
 from speechquant.core.evaluation.stats import delta_wer_interval, wer_interval  # noqa: E402
 from speechquant.core.machine import this_machine  # noqa: E402
@@ -61,6 +67,7 @@ from speechquant.core.model.demo_whisper import HF_SUBDIR, build_demo_whisper, c
 from speechquant.core.paths import cache_dir, shared_speech_dir  # noqa: E402
 from speechquant.core.quantization.plan import Plan  # noqa: E402
 from speechquant.core.quantization.presets import make_preset  # noqa: E402
+from speechquant.core.quantization.settings import ENGINES, QuantSettings  # noqa: E402
 from speechquant.core.quantization.tree import build_tree  # noqa: E402
 from speechquant.core.quantization.validation import validate_plan  # noqa: E402
 from speechquant.core.sources import open_model  # noqa: E402
@@ -73,7 +80,8 @@ REFERENCE_ROW = "faster-whisper int8"
 SEARCH_ROW = "speechquant all-dynamic + int8 tied head + scripted decoder steps (the search's plan)"
 ORT_INT8_ROW = "ONNX Runtime dynamic int8 (--avx2)"
 LANGUAGE = "en"
-FORMAT = 1
+FORMAT = 2
+MEASURED = "measured"
 
 
 def select_utterances(data: str) -> Dataset:
@@ -119,15 +127,33 @@ WHISPERS = {
 }
 
 
-def whisper_plans(choice: WhisperChoice, work: Path) -> tuple[Path, Path, Path]:
+def pick_engine(choice: str, threads: int) -> tuple[str, str]:
+    """The quantized engine for ``--engine choice`` and why it is the one."""
+    if choice != MEASURED:
+        return choice, "given by --engine"
+    report = run_doctor(threads=threads)
+    best = report.best("dynamic")
+    if best is None or best.engine is None:
+        raise SystemExit("error: speechquant doctor measured no dynamic engine; pass --engine")
+    low, high = best.speedup_ci
+    return best.engine, (
+        f"fastest dynamic engine here by speechquant doctor ({best.speedup:.2f}x float32 "
+        f"[95 %: {low:.2f}-{high:.2f}], measured {report.measured_at})"
+    )
+
+
+def whisper_plans(
+    choice: WhisperChoice, work: Path, engine: str = "x86"
+) -> tuple[Path, Path, Path]:
     """``all-dynamic``, it plus the int8 tied head, and that with scripted decoder steps, saved."""
     model = open_model(choice.source, language=LANGUAGE)
     tree = build_tree(model.mods)
     del model
     if TIED_HEAD not in tree:
         raise SystemExit(f"error: {choice.source} has no module {TIED_HEAD} (the tied head)")
-    dynamic = make_preset("all-dynamic", tree)
-    head = make_preset("all-dynamic", tree)
+    settings = QuantSettings(engine=engine)
+    dynamic = make_preset("all-dynamic", tree, settings)
+    head = make_preset("all-dynamic", tree, settings)
     head.entries[TIED_HEAD] = "dynamic"
     head.name = "all-dynamic + int8 tied head"
     validate_plan(head, tree)
@@ -144,11 +170,11 @@ def whisper_plans(choice: WhisperChoice, work: Path) -> tuple[Path, Path, Path]:
 
 
 def whisper_systems(
-    env: PeersEnv, work: Path, choice: WhisperChoice, with_onnx: bool
+    env: PeersEnv, work: Path, choice: WhisperChoice, with_onnx: bool, engine: str = "x86"
 ) -> list[System]:
     """The Whisper rows for ``choice``: speechquant, faster-whisper and (``with_onnx``) ORT."""
     ct2_dir = ct2_folder(choice.name)
-    dynamic, head, best = whisper_plans(choice, work)
+    dynamic, head, best = whisper_plans(choice, work, engine)
     sq = sys.executable
     source = {"source": choice.source, "language": LANGUAGE}
     fw = {"kind": "faster-whisper", "model": str(ct2_dir), "language": LANGUAGE}
@@ -177,7 +203,7 @@ def whisper_systems(
     ]  # fmt: skip
 
 
-def wav2vec2_systems(env: PeersEnv, work: Path, calib: Path) -> list[System]:
+def wav2vec2_systems(env: PeersEnv, work: Path, calib: Path, engine: str = "x86") -> list[System]:
     source = "replica:wav2vec2-large"
     onnx = cache_dir() / "peers-onnx" / "wav2vec2-large"
     onnx.mkdir(parents=True, exist_ok=True)
@@ -189,7 +215,7 @@ def wav2vec2_systems(env: PeersEnv, work: Path, calib: Path) -> list[System]:
         _run([env.python, str(HERE / "prepare_onnx.py"), "quantize", str(fp32), str(int8)])
     tree = build_tree(open_model(source).mods)
     for name in ("tutorial", "all-dynamic"):
-        make_preset(name, tree).save(work / f"w2v-{name}.json")
+        make_preset(name, tree, QuantSettings(engine=engine)).save(work / f"w2v-{name}.json")
     sq = sys.executable
     return [
         System("speechquant fp32", sq, "worker_speechquant.py", {"source": source}),
@@ -354,6 +380,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=4, help="untimed utterances per system")
     parser.add_argument("--whisper", nargs="+", choices=list(WHISPERS), default=list(WHISPERS),
                         help="the Whisper models to compare (default: all)")  # fmt: skip
+    parser.add_argument("--engine", choices=[MEASURED, *ENGINES], default=MEASURED,
+                        help="quantized engine of every speechquant plan (default measured: "
+                        "the fastest dynamic engine speechquant doctor measures here)")  # fmt: skip
     parser.add_argument("--skip-whisper", action="store_true")
     parser.add_argument("--skip-onnx", action="store_true",
                         help="leave out the ONNX Runtime Whisper rows")  # fmt: skip
@@ -372,10 +401,13 @@ def main() -> None:
         f"machine: {machine.label()}; {machine.cpu.summary()}; torch capability {machine.capability}",
         flush=True,
     )
+    engine, why = pick_engine(args.engine, args.threads)
+    print(f"quantized engine: {engine} ({why})", flush=True)
     env = ensure_peers_env()
     dataset = select_utterances(args.data)
     results: dict[str, Any] = {"format": FORMAT, "kind": "speechquant-bench-peers",
-                               "machine": machine.to_json(), "groups": []}  # fmt: skip
+                               "machine": machine.to_json(), "engine": engine,
+                               "engine_reason": why, "groups": []}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
         work = Path(tmp)
         audio = work / "audio.npz"
@@ -384,7 +416,7 @@ def main() -> None:
             whisper_data = dataset.first(args.limit) if args.limit else dataset
             for key in dict.fromkeys(args.whisper):
                 choice = WHISPERS[key]
-                systems = whisper_systems(env, work, choice, not args.skip_onnx)
+                systems = whisper_systems(env, work, choice, not args.skip_onnx, engine)
                 name = choice.source + (f" (language {LANGUAGE})" if choice.multilingual else "")
                 group = _group(name, systems, whisper_data, durations, args, audio, True, results)
                 group |= {"source": choice.source, "language": LANGUAGE}
@@ -394,7 +426,7 @@ def main() -> None:
             w2v_data = dataset.first(args.w2v_limit)
             calib_ids = [u.id for u in dataset.utterances[-4:] if u.id not in set(w2v_data.ids)]
             np.savez(work / "calib.npz", **{i: np.load(audio)[i] for i in calib_ids})
-            systems = wav2vec2_systems(env, work, work / "calib.npz")
+            systems = wav2vec2_systems(env, work, work / "calib.npz", engine)
             name = "replica:wav2vec2-large (speed only)"
             group = _group(name, systems, w2v_data, durations, args, audio, False, results)
             results["groups"].append(group)

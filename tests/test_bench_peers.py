@@ -23,6 +23,8 @@ from runner import System, SystemRun, WorkerError, run_interleaved  # noqa: E402
 from stats import rtf_interval, speedup_interval  # noqa: E402
 
 from speechquant.core.data.datasets import Dataset, Utterance  # noqa: E402
+from speechquant.core.evaluation.doctor import DoctorReport, SchemeSpeed  # noqa: E402
+from speechquant.core.machine import this_machine  # noqa: E402
 from speechquant.core.model.demo_whisper import DEMO_WHISPERS, ct2_folder  # noqa: E402
 from speechquant.core.quantization.plan import Plan  # noqa: E402
 
@@ -142,7 +144,7 @@ def test_whisper_rows_share_the_weights_the_language_and_the_plans(
     env = PeersEnv(tmp_path / "peers-venv")  # only its interpreter's path is used here
     with toy_builtins(tmp_path_factory, prefix="sq_peers_toy"):
         choice = bench.WhisperChoice("toy-multilingual", multilingual=True)
-        systems = bench.whisper_systems(env, tmp_path, choice, with_onnx=False)
+        systems = bench.whisper_systems(env, tmp_path, choice, with_onnx=False, engine="onednn")
         joined = ct2_folder("toy-multilingual")
     assert [s.label for s in systems] == [
         "speechquant float32",
@@ -163,6 +165,31 @@ def test_whisper_rows_share_the_weights_the_language_and_the_plans(
     assert {k: v for k, v in head.entries.items() if k != bench.TIED_HEAD} == dynamic.entries
     assert best.entries == head.entries and best.settings.decoder_step == "scripted"
     assert head.settings.decoder_step == dynamic.settings.decoder_step == "native"
+    assert {p.settings.engine for p in (dynamic, head, best)} == {"onednn"}
+
+
+def test_the_measured_engine_is_the_doctors_fastest_dynamic_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bench = _bench_peers()
+    report = DoctorReport(
+        machine=this_machine(2), versions={}, python="3", engines=["x86", "onednn"],
+        default_engine="x86", measured_at="2026-12-02T15:00:00+00:00",
+        speeds=[SchemeSpeed("dynamic", "x86", 0.85, (0.81, 1.06), {}),
+                SchemeSpeed("dynamic", "onednn", 1.62, (1.49, 1.90), {}),
+                SchemeSpeed("bf16", None, 3.0, (2.9, 3.1), {})],
+    )  # fmt: skip
+    monkeypatch.setattr(bench, "run_doctor", lambda threads: report)
+    engine, why = bench.pick_engine(bench.MEASURED, 2)
+    assert engine == "onednn"
+    assert why == (
+        "fastest dynamic engine here by speechquant doctor (1.62x float32 [95 %: 1.49-1.90], "
+        "measured 2026-12-02T15:00:00+00:00)"
+    )
+    assert bench.pick_engine("fbgemm", 2) == ("fbgemm", "given by --engine")
+    report.speeds = report.speeds[2:]
+    with pytest.raises(SystemExit, match="no dynamic engine; pass --engine"):
+        bench.pick_engine(bench.MEASURED, 2)
 
 
 def test_a_group_shows_and_saves_every_round_but_the_last(
