@@ -167,15 +167,15 @@ class PlanPanel(QWidget):
 
     def update_summary(self) -> None:
         tree = self.model.tree
-        warnings = self.model.speed_warnings() if tree is not None else []
+        plan = self.model.plan
+        if self._quant is not None:
+            plan = Plan(entries=plan.entries, settings=self._quant, name=plan.name)
+        warnings = self.model.speed_warnings(plan) if tree is not None else []
         self.speed_warning.setText("\n".join(f"⚠ {text}" for text in warnings))
         self.speed_warning.setVisible(bool(warnings))
         if tree is None:
             self.summary.setText("Open a model to see its modules.")
             return
-        plan = self.model.plan
-        if self._quant is not None:
-            plan = Plan(entries=plan.entries, settings=self._quant, name=plan.name)
         if self._export is not None and not plan.entries:  # not a float model: say what it is
             self.summary.setText(
                 f"already quantized: an export of plan {self._export.plan_name}, measured as "

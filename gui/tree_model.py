@@ -23,7 +23,7 @@ from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.plan_edit import with_entry
 from speechquant.core.quantization.schemes import get_scheme, scheme_advice, scheme_names
 from speechquant.core.quantization.tree import ModuleNode, ModuleTree
-from speechquant.core.quantization.validation import validate_plan
+from speechquant.core.quantization.validation import EngineSpeed, engine_warnings, validate_plan
 
 COLUMNS = ("module", "type", "params", "size", "mode", "effective mode")
 COL_NAME, COL_TYPE, COL_PARAMS, COL_SIZE, COL_MODE, COL_EFFECTIVE = range(len(COLUMNS))
@@ -52,6 +52,12 @@ def machine_advice() -> dict[str, str]:
     return scheme_advice(this_cpu(), report.clear_speedups() if report is not None else None)
 
 
+def machine_engine_speeds() -> list[EngineSpeed]:
+    """This machine's doctor figures per scheme and engine, for the engine warnings."""
+    report = cached_report()
+    return report.engine_speeds() if report is not None else []
+
+
 class ModuleTreeModel(QAbstractItemModel):
     """Rows are :class:`ModuleNode` s below the tree's root; the ``mode`` column edits the plan."""
 
@@ -69,6 +75,7 @@ class ModuleTreeModel(QAbstractItemModel):
         self._rows: dict[int, int] = {}
         self._highlights: dict[str, tuple[QColor, str]] = {}
         self._advice: dict[str, str] = machine_advice()
+        self._engine_speeds: list[EngineSpeed] = machine_engine_speeds()
         self._acting: set[str] = set()
 
     def _recompute(self) -> None:
@@ -136,14 +143,21 @@ class ModuleTreeModel(QAbstractItemModel):
         """Per-scheme hardware warnings shown in tooltips (default: from this CPU's features)."""
         self._advice = dict(advice)
 
+    def set_engine_speeds(self, speeds: list[EngineSpeed]) -> None:
+        """Measured scheme speeds per engine (default: this machine's doctor report's)."""
+        self._engine_speeds = list(speeds)
+
     @property
     def advice(self) -> dict[str, str]:
         return dict(self._advice)
 
     def speed_warnings(self, plan: Plan | None = None) -> list[str]:
-        """The speed warnings of the schemes ``plan`` (default: the current one) names."""
-        used = set((plan if plan is not None else self._plan).entries.values())
-        return [text for name, text in sorted(self._advice.items()) if name in used]
+        """The speed warnings of the schemes ``plan`` (default: the current one) names, and of
+        its engine where another one is measured clearly faster here."""
+        plan = plan if plan is not None else self._plan
+        used = set(plan.entries.values())
+        advice = [text for name, text in sorted(self._advice.items()) if name in used]
+        return advice + engine_warnings(plan, self._engine_speeds)
 
     def highlight(self, path: str) -> tuple[QColor, str] | None:
         return self._highlights.get(path)

@@ -165,8 +165,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         else:
             print(json.dumps(plan.to_dict(), indent=2))
         _say(f"estimate: {summary_text(estimate_plan(tree, plan))}")
-    for warning in plan_warnings(plan, this_cpu(), measured_speedups()):
-        _say(f"warning: {warning}")
+    say_plan_warnings([plan])
     return 0
 
 
@@ -174,6 +173,16 @@ def measured_speedups() -> dict[str, float]:
     """This machine's doctor figures for the schemes' advice (empty when never measured)."""
     report = cached_report()
     return report.clear_speedups() if report else {}
+
+
+def say_plan_warnings(plans: list[Plan]) -> None:
+    """Each plan's speed warnings for this machine (its schemes, its engine), each line once."""
+    report = cached_report()
+    speedups = report.clear_speedups() if report else {}
+    engines = report.engine_speeds() if report else []
+    lines = [w for p in plans for w in plan_warnings(p, this_cpu(), speedups, engines)]
+    for warning in dict.fromkeys(lines):
+        _say(f"warning: {warning}")
 
 
 def preset_plan(
@@ -196,6 +205,8 @@ def preset_plan(
 def cmd_bench(args: argparse.Namespace) -> int:
     settings = bench_settings(args)
     plan = _load_plan(args.plan, args.engine) if args.plan else None
+    if plan is not None:
+        say_plan_warnings([plan])
     with TqdmProgress() as bar:
         model = open_source(args, bar)
         dataset = open_dataset(args.data, progress=bar)
@@ -244,6 +255,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             preset_plan(name, tree, QuantSettings(engine=args.engine) if args.engine else None, bar)
             for name in args.preset
         ]
+        say_plan_warnings(plans)
         history = None if args.no_history else HistoryStore()
         with cluster_executor(cluster, model, args) as executor:
             experiments = run_compare(
@@ -401,6 +413,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     settings = BenchSettings(calib=args.calib, calib_n=args.calib_n)
     plan = _load_plan(args.plan, args.engine)
+    say_plan_warnings([plan])
     with TqdmProgress() as bar:
         model = open_source(args, bar)
         if model.plan is not None:

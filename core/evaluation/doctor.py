@@ -35,6 +35,7 @@ from speechquant.core.quantization.apply import set_engine
 from speechquant.core.quantization.presets import MeasuredSpeed
 from speechquant.core.quantization.schemes import all_schemes, scheme_advice
 from speechquant.core.quantization.settings import QuantSettings
+from speechquant.core.quantization.validation import EngineSpeed
 
 REPORT_FORMAT = 1
 #: (label, rows, in_features, out_features): Whisper tiny encoder FFN over 30 s, one Whisper
@@ -120,6 +121,14 @@ class DoctorReport:
             if best is not None and (best.speedup_ci[0] > 1 or best.speedup_ci[1] < 1):
                 out[scheme] = best.speedup
         return out
+
+    def engine_speeds(self) -> list[EngineSpeed]:
+        """Every measured engine-dependent scheme under each engine, for the engine warnings."""
+        return [
+            EngineSpeed(s.scheme, s.engine, s.speedup, *s.speedup_ci)
+            for s in self.speeds
+            if s.engine is not None
+        ]
 
     def best(self, scheme: str) -> SchemeSpeed | None:
         """The fastest measured engine of ``scheme``."""

@@ -18,6 +18,7 @@ from speechquant.core.evaluation.doctor import (
 )
 from speechquant.core.machine import MachineInfo, describe_cpu
 from speechquant.core.quantization.schemes import scheme_advice
+from speechquant.core.quantization.validation import EngineSpeed
 
 AVX2 = describe_cpu("model name\t: AMD EPYC\nflags\t: avx2 fma\n", "x86_64")
 AMX = describe_cpu(
@@ -175,4 +176,30 @@ def test_doctor_report_gives_the_best_engine_per_scheme():
     )
     measured = report.measured_speeds()
     assert measured["dynamic"].engine == "onednn" and measured["dynamic"].lower == 1.4
+    assert report.engine_speeds() == [
+        EngineSpeed("dynamic", "x86", 1.3, 1.1, 1.5),
+        EngineSpeed("dynamic", "onednn", 1.7, 1.4, 1.9),
+    ]
     assert measured["bf16"].speedup == 0.4
+
+
+def test_plan_bench_and_export_warn_when_another_engine_is_clearly_faster_here(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("SPEECHQUANT_CACHE", str(tmp_path))
+    fake = [speed("dynamic", 0.85, 0.81, 1.06, "x86"), speed("dynamic", 1.62, 1.49, 1.9, "onednn")]
+    monkeypatch.setattr(doctor, "measure_schemes", lambda **kwargs: (fake, 3))
+    run_doctor(refresh=True)
+    plan = tmp_path / "plan.json"
+    args = ["plan", "replica:wav2vec2-tiny", "--preset", "all-dynamic", "-o", str(plan)]
+    assert cli_main(args) == 0
+    warned = "warning: dynamic: engine onednn is faster here than the plan's x86"
+    assert warned in capsys.readouterr().err
+    onednn = ["plan", "replica:wav2vec2-tiny", "--preset", "all-dynamic", "--engine", "onednn"]
+    assert cli_main([*onednn, "-o", str(tmp_path / "onednn.json")]) == 0
+    assert "engine onednn is faster" not in capsys.readouterr().err
+    export = ["export", "replica:wav2vec2-tiny", "--plan", str(plan), "--out"]
+    assert cli_main([*export, str(tmp_path / "export")]) == 0
+    assert capsys.readouterr().err.count(warned) == 1
+    assert cli_main([*export, str(tmp_path / "export2"), "--engine", "onednn"]) == 0
+    assert "engine onednn is faster" not in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from speechquant.core.quantization.validation import EngineSpeed
 from speechquant.gui import tree_model
 
 SLOW = "bf16: emulated on this CPU (no AVX512-BF16 or AMX), expect it slower than float32"
@@ -33,3 +34,21 @@ def test_the_advice_reads_this_machines_measured_speeds(monkeypatch):
     monkeypatch.setattr(tree_model, "cached_report", lambda: None)
     model = tree_model.ModuleTreeModel()
     assert model.advice == tree_model.scheme_advice(tree_model.this_cpu())
+
+
+def test_the_plan_summary_names_a_clearly_faster_engine_and_follows_the_engine_setting(
+    qtbot, window
+):
+    window.tree_model.set_advice({})
+    window.tree_model.set_engine_speeds(
+        [EngineSpeed("dynamic", "x86", 0.85, 0.81, 1.06),
+         EngineSpeed("dynamic", "onednn", 1.62, 1.49, 1.90)]
+    )  # fmt: skip
+    warning = window.plan_panel.speed_warning
+    window.settings_panel.engine.setCurrentText("x86")
+    assert window.apply_preset("all-dynamic")
+    assert not warning.isHidden()
+    assert "dynamic: engine onednn is faster here than the plan's x86" in warning.text()
+    assert "engine onednn is faster" in window.run_panel.log.toPlainText()
+    window.settings_panel.engine.setCurrentText("onednn")
+    assert warning.isHidden() and warning.text() == ""

@@ -7,8 +7,14 @@ import pytest
 from speechquant.core.machine import CpuInfo, describe_cpu
 from speechquant.core.quantization.plan import Plan
 from speechquant.core.quantization.schemes import get_scheme, scheme_advice
+from speechquant.core.quantization.settings import QuantSettings
 from speechquant.core.quantization.tree import build_tree, format_tree
-from speechquant.core.quantization.validation import plan_warnings, validate_plan
+from speechquant.core.quantization.validation import (
+    EngineSpeed,
+    engine_warnings,
+    plan_warnings,
+    validate_plan,
+)
 
 from ..toy_models import TOY_HEAD, toy_whisper_mods
 
@@ -91,3 +97,33 @@ def test_the_tree_lists_the_advice_below_the_table():
     text = format_tree(tree, max_depth=2, advice=scheme_advice(AVX2_ONLY))
     assert text.splitlines()[-1] == f"note: {EMULATED}"
     assert "note:" not in format_tree(tree, max_depth=2, advice=scheme_advice(AMX))
+
+
+X86_SLOW = EngineSpeed("dynamic", "x86", 0.85, 0.81, 1.06)
+ONEDNN_FAST = EngineSpeed("dynamic", "onednn", 1.62, 1.49, 1.90)
+ENGINE_WARNING = (
+    "dynamic: engine onednn is faster here than the plan's x86 (float32 speed onednn 1.62x "
+    "[95 %: 1.49-1.90] against x86 0.85x [95 %: 0.81-1.06], measured by speechquant doctor); "
+    "set the engine to onednn (--engine onednn)"
+)
+
+
+def test_a_plan_on_an_engine_another_clearly_beats_here_is_told_which():
+    plan = Plan({TOY_HEAD: "dynamic"})
+    assert plan.settings.engine == "x86"
+    assert engine_warnings(plan, [X86_SLOW, ONEDNN_FAST]) == [ENGINE_WARNING]
+    assert plan_warnings(plan, AMX, {}, [X86_SLOW, ONEDNN_FAST]) == [ENGINE_WARNING]
+    on_onednn = Plan({TOY_HEAD: "dynamic"}, settings=QuantSettings(engine="onednn"))
+    assert engine_warnings(on_onednn, [X86_SLOW, ONEDNN_FAST]) == []
+
+
+def test_no_engine_warning_without_a_clear_gap_or_an_engine_scheme():
+    plan = Plan({TOY_HEAD: "dynamic"})
+    overlapping = EngineSpeed("dynamic", "onednn", 1.2, 1.0, 1.4)  # reaches into x86's interval
+    assert engine_warnings(plan, [X86_SLOW, overlapping]) == []
+    assert engine_warnings(plan, [ONEDNN_FAST]) == []  # the plan's engine was never measured
+    assert engine_warnings(plan, []) == []
+    other_scheme = [EngineSpeed("static", e.engine, e.speedup, e.low, e.high)
+                    for e in (X86_SLOW, ONEDNN_FAST)]  # fmt: skip
+    assert engine_warnings(plan, other_scheme) == []
+    assert engine_warnings(Plan({"whisper.model.encoder": "bf16"}), [X86_SLOW, ONEDNN_FAST]) == []
