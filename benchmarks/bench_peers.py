@@ -21,7 +21,8 @@ CTranslate2 weights), ``base`` the multilingual ``demo:whisper-base`` (the
 replica:wav2vec2-large (random weights, speed only) on the first ``--w2v-limit`` of those
 utterances: speechquant float32, ``tutorial`` and ``all-dynamic`` against ONNX Runtime float32
 and dynamic int8 of the same encoder (``torch.onnx.export`` of backbone + enc + ctc_lin), CTC
-greedy in both.
+greedy in both; on an x86 CPU with VNNI also ORT int8 quantized as ``--avx512_vnni`` would
+(int8 weights), with its own paired column.
 
 Every speechquant plan runs on one quantized engine, ``--engine``; by default ``measured``: the
 engine ``speechquant doctor`` measures fastest for the dynamic scheme on this machine (measured
@@ -39,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -79,6 +81,9 @@ TIED_HEAD = "whisper.model.decoder.embed_tokens"
 REFERENCE_ROW = "faster-whisper int8"
 SEARCH_ROW = "speechquant all-dynamic + int8 tied head + scripted decoder steps (the search's plan)"
 ORT_INT8_ROW = "ONNX Runtime dynamic int8 (--avx2)"
+#: The wav2vec2 group's second ORT int8 row, on CPUs with VNNI: int8 weights, as a user there
+#: would quantize (``--avx2`` keeps uint8 weights).
+ORT_VNNI_ROW = "ONNX Runtime dynamic int8 (--avx512_vnni)"
 LANGUAGE = "en"
 FORMAT = 2
 MEASURED = "measured"
@@ -213,6 +218,11 @@ def wav2vec2_systems(env: PeersEnv, work: Path, calib: Path, engine: str = "x86"
               str(env.site_packages)])  # fmt: skip
     if not int8.is_file():
         _run([env.python, str(HERE / "prepare_onnx.py"), "quantize", str(fp32), str(int8)])
+    vnni = onnx / "encoder_int8_vnni.onnx"
+    with_vnni = this_machine().cpu.int8_dot and platform.machine() == "x86_64"
+    if with_vnni and not vnni.is_file():
+        _run([env.python, str(HERE / "prepare_onnx.py"), "quantize", str(fp32), str(vnni),
+              "avx512_vnni"])  # fmt: skip
     tree = build_tree(open_model(source).mods)
     for name in ("tutorial", "all-dynamic"):
         make_preset(name, tree, QuantSettings(engine=engine)).save(work / f"w2v-{name}.json")
@@ -227,17 +237,17 @@ def wav2vec2_systems(env: PeersEnv, work: Path, calib: Path, engine: str = "x86"
                {"kind": "ort-ctc", "model": str(fp32)}),
         System(ORT_INT8_ROW, env.python, "worker_peer.py",
                {"kind": "ort-ctc", "model": str(int8)}),
-    ]  # fmt: skip
+    ] + ([System(ORT_VNNI_ROW, env.python, "worker_peer.py",
+                 {"kind": "ort-ctc", "model": str(vnni)})] if with_vnni else [])  # fmt: skip
 
 
 def summarize(
     runs: list[SystemRun], dataset: Dataset, durations: list[float], score: bool
 ) -> list[dict[str, Any]]:
     reference = next((r for r in runs if r.system.label == REFERENCE_ROW), runs[0])
-    ort_int8 = next((r for r in runs if r.system.label == ORT_INT8_ROW), None)
-    against = [reference] + (
-        [ort_int8] if ort_int8 is not None and ort_int8 is not reference else []
-    )
+    against = [reference] + [
+        r for r in runs if r.system.label in (ORT_INT8_ROW, ORT_VNNI_ROW) and r is not reference
+    ]
     scored = {id(r): _score(r, dataset) for r in runs} if score else {}
     rows = []
     for run in runs:
@@ -284,9 +294,10 @@ def _errors(wer: WerResult) -> list[int]:
 def table(rows: list[dict[str, Any]], score: bool) -> str:
     ratio_keys = [k for k in rows[0] if k.startswith("speedup_vs_")]
     ratio_key = ratio_keys[0]
-    reference = ratio_key.removeprefix("speedup_vs_").replace("_", " ")
+    labels = {f"speedup_vs_{r['system'].replace(' ', '_')}": r["system"] for r in rows}
+    reference = labels[ratio_key]
     head = "| system | RTF median [95 % interval] |" + "".join(
-        f" x vs {k.removeprefix('speedup_vs_').replace('_', ' ')} |" for k in ratio_keys
+        f" x vs {labels[k]} |" for k in ratio_keys
     )
     head += (
         f" WER % [95 % interval] (errors / words) | ΔWER vs {reference} [95 %] |" if score else ""

@@ -266,3 +266,21 @@ def test_a_group_without_faster_whisper_pairs_every_row_with_ort_int8_too(tmp_pa
     assert f"| x vs speechquant fp32 | x vs {bench.ORT_INT8_ROW} |" in text
     assert "| speechquant tutorial | " in text and "| 2.00 [2.00-2.00] | 1.25 [1.25-1.25] |" in text
     assert text.splitlines()[1] == "|---" * 5 + "|"
+
+
+def test_the_vnni_ort_row_gets_its_own_paired_column(tmp_path: Path) -> None:
+    bench = _bench_peers()
+    utterances = [Utterance(f"u{i}", tmp_path / f"u{i}.wav", "word") for i in range(2)]
+    dataset = Dataset(utterances=utterances, source="test", form="manifest")
+    seconds = {"speechquant fp32": 2.0, "speechquant tutorial": 1.0, bench.ORT_INT8_ROW: 1.5,
+               bench.ORT_VNNI_ROW: 0.8}  # fmt: skip
+    runs = [
+        SystemRun(System(label, "python", "w.py"), np.array([[1.0, 3.0]]) * scale, [], True, 1.0, 0)
+        for label, scale in seconds.items()
+    ]
+    rows = bench.summarize(runs, dataset, [2.0, 2.0], False)
+    vnni_key = "speedup_vs_" + bench.ORT_VNNI_ROW.replace(" ", "_")
+    assert rows[1][vnni_key]["median"] == pytest.approx(0.8)
+    assert rows[3][vnni_key]["median"] == pytest.approx(1.0)
+    header = bench.table(rows, False).splitlines()[0]
+    assert header.endswith(f"| x vs {bench.ORT_INT8_ROW} | x vs {bench.ORT_VNNI_ROW} | peak RSS |")
